@@ -1,0 +1,69 @@
+/** Shared helpers for benchmarks: process memory readings, data loading, result files. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export interface ProcMemory {
+  /** JS heap in use (bun's own accounting). */
+  heapUsedMB: number;
+  rssMB: number;
+  /** Anonymous resident memory: heap, typed arrays, malloc. */
+  rssAnonMB: number;
+  /** File-backed resident memory: mapped files, the binary. */
+  rssFileMB: number;
+  rssShmemMB: number;
+}
+
+export function procMemory(): ProcMemory {
+  Bun.gc(true);
+  const text = fs.readFileSync("/proc/self/status", "utf8");
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
+  const mb = (x: number) => Math.round((x / 1024) * 10) / 10;
+  return {
+    heapUsedMB: mb(process.memoryUsage().heapUsed / 1024),
+    rssMB: mb(kb("VmRSS")),
+    rssAnonMB: mb(kb("RssAnon")),
+    rssFileMB: mb(kb("RssFile")),
+    rssShmemMB: mb(kb("RssShmem")),
+  };
+}
+
+export function writeResult(name: string, value: unknown): string {
+  const dir = path.join(import.meta.dir, "results");
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, ...(value as object) }, null, 2));
+  return file;
+}
+
+/** Fill `out` with deterministic pseudo-random values for rows [start, start+rows). */
+export function syntheticRows(out: Float32Array, dim: number, start: number, rows: number): Float32Array {
+  let s = (start * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < rows * dim; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+export const DATA_DIR = path.resolve(import.meta.dir, "../../shared/data");
+
+/** Read a gzipped .fvecs/.ivecs file into a flat array. */
+export function readVecs(file: string, kind: "f" | "i"): { data: Float32Array | Int32Array; n: number; dim: number } {
+  const raw = Bun.gunzipSync(fs.readFileSync(file));
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const dim = view.getInt32(0, true);
+  const rec = (dim + 1) * 4;
+  const n = raw.byteLength / rec;
+  const data = kind === "f" ? new Float32Array(n * dim) : new Int32Array(n * dim);
+  const src = kind === "f" ? new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) : new Int32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  for (let i = 0; i < n; i++) data.set(src.subarray(i * (dim + 1) + 1, (i + 1) * (dim + 1)), i * dim);
+  return { data, n, dim };
+}
+
+export function table(rows: Record<string, unknown>[]): void {
+  console.table(rows);
+}

@@ -1,0 +1,87 @@
+/**
+ * Input validation for items: ids, vectors, payloads, sparse vectors.
+ * Everything here runs before a write touches the log or memory.
+ */
+import { errors } from "../errors";
+import { utf8Length } from "../storage/binary";
+
+export const MAX_ID_BYTES = 1024;
+
+export type VectorInput = Float32Array | Float64Array | readonly number[];
+export type Payload = Record<string, unknown> | null;
+
+export interface SparseVector {
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+}
+
+export interface SparseInput {
+  readonly indices: ArrayLike<number>;
+  readonly values: ArrayLike<number>;
+}
+
+export function validateId(id: unknown): string {
+  if (typeof id !== "string") throw errors.invalidId(`id must be a string, got ${id === null ? "null" : typeof id}`);
+  if (id.length === 0) throw errors.invalidId("id must not be empty");
+  if (id.length > MAX_ID_BYTES || utf8Length(id) > MAX_ID_BYTES) throw errors.invalidId(`id is longer than ${MAX_ID_BYTES} bytes`);
+  return id;
+}
+
+/** Copy into a fresh Float32Array, checking dimension and finiteness (after float32 rounding). */
+export function validateVector(v: unknown, dimension: number, normalize: boolean): Float32Array {
+  if (!(v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v))) {
+    throw errors.invalidVector("vector must be an array of numbers or a Float32Array");
+  }
+  const src = v as ArrayLike<unknown>;
+  if (src.length !== dimension) throw errors.dimensionMismatch(dimension, src.length);
+  const out = new Float32Array(dimension);
+  for (let i = 0; i < dimension; i++) {
+    const x = src[i];
+    if (typeof x !== "number") throw errors.invalidVector(`vector value at position ${i} is not a number`);
+    out[i] = x;
+    if (!Number.isFinite(out[i]!)) throw errors.nonFinite(i, x);
+  }
+  if (normalize) {
+    let s = 0;
+    for (let i = 0; i < dimension; i++) s += out[i]! * out[i]!;
+    if (s === 0) throw errors.invalidVector("cannot normalize a zero vector");
+    const inv = 1 / Math.sqrt(s);
+    for (let i = 0; i < dimension; i++) out[i] = out[i]! * inv;
+  }
+  return out;
+}
+
+/** Returns the payload as canonical JSON text (null for none), detached from the caller's object. */
+export function validatePayload(p: unknown): string | null {
+  if (p === undefined || p === null) return null;
+  if (typeof p !== "object" || Array.isArray(p)) throw errors.invalidPayload("payload must be a JSON object or null");
+  let json: string;
+  try {
+    json = JSON.stringify(p);
+  } catch (e) {
+    throw errors.invalidPayload(`payload is not serialisable as JSON: ${(e as Error).message}`);
+  }
+  if (json === undefined) throw errors.invalidPayload("payload is not serialisable as JSON");
+  return json;
+}
+
+export function validateSparse(s: unknown): SparseVector | null {
+  if (s === undefined || s === null) return null;
+  const input = s as SparseInput;
+  if (typeof input !== "object" || input.indices === undefined || input.values === undefined) {
+    throw errors.invalidVector("sparse vector must be { indices, values }");
+  }
+  const n = input.indices.length;
+  if (input.values.length !== n) throw errors.invalidVector("sparse vector indices and values differ in length");
+  const indices = new Uint32Array(n);
+  const values = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const ix = input.indices[i]!;
+    if (!Number.isInteger(ix) || ix < 0 || ix > 0xffffffff) throw errors.invalidVector(`sparse index ${ix} is not a non-negative 32-bit integer`);
+    if (i > 0 && ix <= indices[i - 1]!) throw errors.invalidVector("sparse indices must be strictly increasing");
+    indices[i] = ix;
+    values[i] = input.values[i]!;
+    if (!Number.isFinite(values[i]!)) throw errors.nonFinite(i, input.values[i]!);
+  }
+  return { indices, values };
+}

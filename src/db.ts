@@ -1,0 +1,456 @@
+/**
+ * The database: a directory (or nothing, in memory) holding collections,
+ * a write-ahead log, snapshots and vector files.
+ *
+ * Directory layout:
+ *   LOCK                 pid of the process that has it open
+ *   MANIFEST             checkpoint generation, LSN, and the collections' files
+ *   wal.log              write-ahead log since the last checkpoint
+ *   NAME.LSN.vec         a collection's vector file (LSN of its creation or vacuum)
+ *   NAME.GEN.snap        a collection's ids, payloads, tombstones at checkpoint GEN
+ */
+import * as path from "node:path";
+import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
+import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions } from "./collection/config";
+import { decodeLogEntry, encodeLogEntry, type LogEntry, type Mutation } from "./collection/mutation";
+import { errors, VqliteError } from "./errors";
+import { ByteWriter } from "./storage/binary";
+import { ensureDirectory, fileExists, listDirectory, removeFile } from "./storage/files";
+import { DirectoryLock } from "./storage/lock";
+import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
+import { MmapVectorStore, VectorFile } from "./storage/vector_file";
+import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
+import { WriteAheadLog, type Durability } from "./storage/wal";
+
+export type { Durability };
+
+export interface OpenOptions {
+  /**
+   * "full" (default): every write is fdatasync'ed before it returns; survives
+   * power loss. "normal": the log is synced at checkpoints only; survives a
+   * process crash (the OS has the data) but a power loss can lose the writes
+   * since the last checkpoint. Faster for many small writes.
+   */
+  readonly durability?: Durability;
+  /** Checkpoint automatically when the log grows past this many bytes (default 64 MiB). */
+  readonly checkpointBytes?: number;
+}
+
+export interface CreateCollectionOptions extends CollectionOptions {
+  /** Return the existing collection instead of failing when the name is taken. */
+  readonly ifNotExists?: boolean;
+}
+
+interface Entry {
+  collection: Collection;
+  /** Vector file (on-disk databases): the store's own file for mmap, the persistence file for memory. */
+  file: VectorFile | null;
+}
+
+interface ManifestCollection {
+  name: string;
+  config: CollectionConfig;
+  vectors: string;
+  snapshot: string;
+}
+
+interface Manifest {
+  format: "vqlite";
+  version: 1;
+  generation: number;
+  checkpointLsn: number;
+  collections: ManifestCollection[];
+}
+
+const MANIFEST = "MANIFEST";
+const WAL_FILE = "wal.log";
+const DEFAULT_CHECKPOINT_BYTES = 64 * 1024 * 1024;
+
+export class Database implements CollectionHost, Disposable {
+  private entries = new Map<string, Entry>();
+  private wal: WriteAheadLog | null = null;
+  private lock: DirectoryLock | null = null;
+  private lsn = 0;
+  private generation = 0;
+  private replaying = false;
+  private checkpointDue = false;
+  private isClosed = false;
+  readonly durability: Durability;
+  private readonly checkpointBytes: number;
+  /** What recovery found on open: records replayed and torn-tail bytes dropped. */
+  readonly recovery = { replayedRecords: 0, discardedBytes: 0 };
+
+  /** Use open(). */
+  constructor(
+    /** Database directory, or null for an in-memory database. */
+    readonly path: string | null,
+    options: OpenOptions = {},
+  ) {
+    const durability = options.durability ?? "full";
+    if (durability !== "full" && durability !== "normal") throw errors.invalidArgument(`durability must be full or normal, got ${JSON.stringify(durability)}`);
+    this.durability = durability;
+    const cb = options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
+    if (!Number.isFinite(cb) || cb < 1) throw errors.invalidArgument("checkpointBytes must be a positive number");
+    this.checkpointBytes = cb;
+    if (path !== null) this.openDirectory(path);
+  }
+
+  get inMemory(): boolean {
+    return this.path === null;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  // ---- catalog -----------------------------------------------------------------------------
+
+  createCollection(name: string, options: CreateCollectionOptions): Collection {
+    this.assertOpen();
+    validateName(name);
+    const existing = this.entries.get(name);
+    if (existing) {
+      if (options?.ifNotExists) return existing.collection;
+      throw errors.collectionExists(name);
+    }
+    const config = resolveConfig(options);
+    if (config.storage === "mmap" && this.path === null) {
+      throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
+    }
+    const lsn = this.lsn + 1;
+    const entry = this.makeEntry(name, config, lsn);
+    try {
+      this.log({ kind: "create", name, config });
+    } catch (e) {
+      entry.file?.close();
+      if (entry.file) removeFile(entry.file.path);
+      throw e;
+    }
+    this.entries.set(name, entry);
+    this.afterCommit();
+    return entry.collection;
+  }
+
+  collection(name: string): Collection {
+    this.assertOpen();
+    const e = this.entries.get(name);
+    if (!e) throw errors.unknownCollection(name);
+    return e.collection;
+  }
+
+  hasCollection(name: string): boolean {
+    this.assertOpen();
+    return this.entries.has(name);
+  }
+
+  listCollections(): string[] {
+    this.assertOpen();
+    return [...this.entries.keys()].sort();
+  }
+
+  /** Drop a collection; returns false if it did not exist (and `ifExists` was given). */
+  dropCollection(name: string, options: { ifExists?: boolean } = {}): boolean {
+    this.assertOpen();
+    if (!this.entries.has(name)) {
+      if (options.ifExists) return false;
+      throw errors.unknownCollection(name);
+    }
+    this.log({ kind: "drop", name });
+    this.removeEntry(name);
+    this.afterCommit();
+    return true;
+  }
+
+  // ---- CollectionHost ----------------------------------------------------------------------
+
+  assertUsable(c: Collection): void {
+    this.assertOpen();
+    if (this.entries.get(c.name)?.collection !== c) throw errors.unknownCollection(c.name);
+  }
+
+  journal(c: Collection, mutations: readonly Mutation[]): void {
+    if (this.replaying) return;
+    this.log({ kind: "batch", collection: c.name, mutations });
+  }
+
+  committed(_c: Collection): void {
+    this.afterCommit();
+  }
+
+  vacuum(c: Collection): VacuumResult {
+    const entry = this.entries.get(c.name)!;
+    if (this.path === null) return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())));
+    const file = VectorFile.create(this.file(`${c.name}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
+    let result: VacuumResult;
+    try {
+      const target: VectorStore = c.config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
+      result = c.compactInto(target);
+    } catch (e) {
+      file.close();
+      removeFile(file.path);
+      throw e;
+    }
+    const old = entry.file;
+    entry.file = file;
+    this.checkpoint();
+    old?.close();
+    return result;
+  }
+
+  // ---- durability --------------------------------------------------------------------------
+
+  /**
+   * Write every collection's state to new snapshot files, sync the vector files,
+   * switch the manifest atomically, then empty the log.
+   */
+  checkpoint(): void {
+    this.assertOpen();
+    if (this.path === null || this.wal === null) return;
+    this.wal.sync();
+    const gen = this.generation + 1;
+    const collections: ManifestCollection[] = [];
+    for (const [name, entry] of this.entries) {
+      const c = entry.collection;
+      const file = entry.file!;
+      if (c.store instanceof MmapVectorStore) {
+        c.store.sync();
+      } else {
+        const start = file.syncedCount;
+        const d = c.dimension;
+        file.writeRows(start, c.store.data().subarray(start * d, c.rowCount * d));
+        file.sync(c.rowCount);
+      }
+      const w = new ByteWriter(1024);
+      c.writeSnapshot(w);
+      const snapshot = `${name}.${gen}.snap`;
+      writeSnapshotFile(this.file(snapshot), w.finish());
+      collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot });
+    }
+    const manifest: Manifest = { format: "vqlite", version: 1, generation: gen, checkpointLsn: this.lsn, collections };
+    writeManifestFile(this.file(MANIFEST), manifest);
+    this.generation = gen;
+    this.wal.reset();
+    this.checkpointDue = false;
+    this.removeUnreferenced(manifest);
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    let failure: unknown;
+    try {
+      if (this.path !== null) this.checkpoint();
+    } catch (e) {
+      failure = e; // the log still holds every acknowledged write; recovery replays it
+    }
+    try {
+      this.wal?.close();
+    } catch (e) {
+      failure ??= e;
+    }
+    for (const e of this.entries.values()) e.file?.close();
+    this.lock?.release();
+    this.isClosed = true;
+    if (failure) throw failure;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private file(name: string): string {
+    return path.join(this.path!, name);
+  }
+
+  private assertOpen(): void {
+    if (this.isClosed) throw errors.closed();
+  }
+
+  private log(entry: LogEntry): void {
+    if (this.replaying) return;
+    if (this.wal === null) {
+      this.lsn++;
+      return;
+    }
+    const lsn = this.lsn + 1;
+    this.wal.append(lsn, encodeLogEntry(entry));
+    this.lsn = lsn;
+    if (this.wal.byteSize >= this.checkpointBytes) this.checkpointDue = true;
+  }
+
+  private afterCommit(): void {
+    if (this.checkpointDue && !this.replaying) this.checkpoint();
+  }
+
+  private makeEntry(name: string, config: CollectionConfig, lsn: number): Entry {
+    if (this.path === null) {
+      return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null };
+    }
+    const vecPath = this.file(`${name}.${lsn}.vec`);
+    if (config.storage === "mmap") {
+      const store = MmapVectorStore.create(vecPath, config.dimension, 1024);
+      return { collection: new Collection(name, config, store, this), file: store.file };
+    }
+    const file = VectorFile.create(vecPath, config.dimension, 1024);
+    return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file };
+  }
+
+  private removeEntry(name: string): void {
+    const e = this.entries.get(name);
+    if (!e) return;
+    this.entries.delete(name);
+    e.file?.close(); // the file itself goes at the next checkpoint; mappings stay valid until collected
+  }
+
+  private openDirectory(dir: string): void {
+    ensureDirectory(dir);
+    const manifestPath = this.file(MANIFEST);
+    const hasManifest = fileExists(manifestPath);
+    if (!hasManifest) {
+      const foreign = listDirectory(dir).filter((f) => f !== "LOCK" && f !== WAL_FILE && f !== `${MANIFEST}.tmp` && !/\.(vec|snap)(\.tmp)?$/.test(f));
+      if (foreign.length > 0) {
+        throw errors.corrupt(dir, `not a vqlite database (no MANIFEST, but it holds ${foreign.slice(0, 3).join(", ")})`);
+      }
+    }
+    this.lock = DirectoryLock.acquire(dir);
+    try {
+      let manifest: Manifest = { format: "vqlite", version: 1, generation: 0, checkpointLsn: 0, collections: [] };
+      if (hasManifest) manifest = this.validateManifest(readManifestFile(manifestPath));
+      else writeManifestFile(manifestPath, manifest);
+      this.generation = manifest.generation;
+      this.lsn = manifest.checkpointLsn;
+      for (const mc of manifest.collections) this.loadCollection(mc);
+      this.removeUnreferenced(manifest);
+      const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability);
+      this.wal = wal;
+      this.recovery.discardedBytes = recovery.discardedBytes;
+      this.replaying = true;
+      try {
+        for (const rec of recovery.records) {
+          if (rec.lsn <= manifest.checkpointLsn) continue;
+          let entry: LogEntry;
+          try {
+            entry = decodeLogEntry(rec.payload);
+          } catch (e) {
+            throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
+          }
+          this.replay(entry, rec.lsn);
+          this.lsn = rec.lsn;
+          this.recovery.replayedRecords++;
+        }
+      } finally {
+        this.replaying = false;
+      }
+      if (this.recovery.replayedRecords > 0) this.checkpoint();
+    } catch (e) {
+      this.wal?.close();
+      for (const en of this.entries.values()) en.file?.close();
+      this.entries.clear();
+      this.lock.release();
+      this.isClosed = true;
+      throw e;
+    }
+  }
+
+  private replay(entry: LogEntry, lsn: number): void {
+    switch (entry.kind) {
+      case "create":
+        if (this.entries.has(entry.name)) this.removeEntry(entry.name);
+        this.entries.set(entry.name, this.makeEntry(entry.name, entry.config, lsn));
+        break;
+      case "drop":
+        this.removeEntry(entry.name);
+        break;
+      case "batch": {
+        const e = this.entries.get(entry.collection);
+        if (!e) throw errors.corrupt(this.file(WAL_FILE), `record ${lsn} writes to unknown collection ${entry.collection}`);
+        for (const m of entry.mutations) e.collection.apply(m);
+        break;
+      }
+      default: {
+        const never: never = entry;
+        throw new Error(`unhandled log entry ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private validateManifest(raw: unknown): Manifest {
+    const where = this.file(MANIFEST);
+    const m = raw as Manifest;
+    if (!m || m.format !== "vqlite") throw errors.corrupt(where, "not a vqlite manifest");
+    if (m.version !== 1) throw errors.corrupt(where, `unsupported database version ${String(m.version)}`);
+    if (!Number.isSafeInteger(m.generation) || !Number.isSafeInteger(m.checkpointLsn) || !Array.isArray(m.collections)) {
+      throw errors.corrupt(where, "fields out of range");
+    }
+    for (const c of m.collections) {
+      try {
+        validateName(c.name);
+        resolveConfig(c.config);
+      } catch (e) {
+        throw errors.corrupt(where, `collection entry is invalid: ${(e as Error).message}`);
+      }
+      for (const f of [c.vectors, c.snapshot]) {
+        if (typeof f !== "string" || f.includes("/") || f.includes("\\") || f.startsWith(".")) throw errors.corrupt(where, `bad file name ${String(f)}`);
+      }
+    }
+    return m;
+  }
+
+  private loadCollection(mc: ManifestCollection): void {
+    const reader = readSnapshotFile(this.file(mc.snapshot));
+    const config = resolveConfig(mc.config);
+    let rows: number;
+    try {
+      rows = new DataView(reader.buf.buffer, reader.buf.byteOffset).getFloat64(reader.pos, true);
+    } catch {
+      throw errors.corrupt(this.file(mc.snapshot), "truncated");
+    }
+    const file = VectorFile.open(this.file(mc.vectors), config.dimension, true);
+    try {
+      if (rows > file.capacity || rows > file.syncedCount) {
+        throw errors.corrupt(file.path, `snapshot expects ${rows} rows, the file holds ${file.syncedCount}`);
+      }
+      const store: VectorStore =
+        config.storage === "mmap" ? new MmapVectorStore(file, rows) : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
+      if (config.storage === "memory") file.syncedCount = rows;
+      const c = new Collection(mc.name, config, store, this);
+      this.entries.set(mc.name, { collection: c, file });
+      try {
+        c.readSnapshot(reader);
+      } catch (e) {
+        if (e instanceof VqliteError) throw e;
+        throw errors.corrupt(this.file(mc.snapshot), (e as Error).message);
+      }
+    } catch (e) {
+      file.close();
+      this.entries.delete(mc.name);
+      throw e;
+    }
+  }
+
+  /** Delete files no manifest entry names (leftovers of drops, vacuums and crashes). */
+  private removeUnreferenced(manifest: Manifest): void {
+    const keep = new Set<string>([MANIFEST, WAL_FILE, "LOCK"]);
+    for (const c of manifest.collections) {
+      keep.add(c.vectors);
+      keep.add(c.snapshot);
+    }
+    // Files of live collections created since the checkpoint are still in use.
+    for (const e of this.entries.values()) if (e.file) keep.add(path.basename(e.file.path));
+    for (const f of listDirectory(this.path!)) {
+      if (keep.has(f)) continue;
+      if (/\.(vec|snap)(\.tmp)?$/.test(f) || f === `${MANIFEST}.tmp`) removeFile(this.file(f));
+    }
+  }
+}
+
+/**
+ * Open a database. `open()` or `open(":memory:")` is in memory; `open(dir)`
+ * opens (creating if missing) a database directory and recovers it.
+ */
+export function open(path?: string, options: OpenOptions = {}): Database {
+  if (path === undefined || path === ":memory:") return new Database(null, options);
+  if (typeof path !== "string" || path.length === 0) throw errors.invalidArgument("database path must be a non-empty string");
+  return new Database(path, options);
+}

@@ -1,0 +1,104 @@
+/**
+ * The error catalog. Every failure that vqlite reports on purpose is a
+ * VqliteError with a stable `code`; anything else escaping the library is a bug.
+ */
+export type ErrorCode =
+  | "DIMENSION_MISMATCH"
+  | "NON_FINITE_VALUE"
+  | "INVALID_VECTOR"
+  | "UNKNOWN_COLLECTION"
+  | "COLLECTION_EXISTS"
+  | "DUPLICATE_ID"
+  | "UNKNOWN_ID"
+  | "INVALID_ID"
+  | "INVALID_NAME"
+  | "INVALID_PAYLOAD"
+  | "INVALID_ARGUMENT"
+  | "INVALID_CONFIG"
+  | "CORRUPT_FILE"
+  | "DATABASE_LOCKED"
+  | "DATABASE_CLOSED"
+  | "IO_ERROR"
+  | "NOT_AVAILABLE"
+  | "SYNTAX_ERROR"
+  | "UNKNOWN_PARAMETER"
+  | "TYPE_ERROR";
+
+export interface ErrorPosition {
+  readonly line: number;
+  readonly column: number;
+  readonly file?: string;
+}
+
+export class VqliteError extends Error {
+  readonly code: ErrorCode;
+  line?: number;
+  column?: number;
+  file?: string;
+
+  constructor(code: ErrorCode, message: string, position?: ErrorPosition, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "VqliteError";
+    this.code = code;
+    if (position) {
+      this.line = position.line;
+      this.column = position.column;
+      this.file = position.file;
+    }
+  }
+
+  /** Attach a source position if the error does not carry one yet. */
+  withPosition(position: ErrorPosition): this {
+    if (this.line === undefined) {
+      this.line = position.line;
+      this.column = position.column;
+    }
+    if (position.file !== undefined && this.file === undefined) this.file = position.file;
+    return this;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; line?: number; column?: number; file?: string } {
+    return { code: this.code, message: this.message, line: this.line, column: this.column, file: this.file };
+  }
+}
+
+export const errors = {
+  dimensionMismatch: (expected: number, got: number) =>
+    new VqliteError("DIMENSION_MISMATCH", `vector has dimension ${got}, collection expects ${expected}`),
+  nonFinite: (index: number, value: number) =>
+    new VqliteError("NON_FINITE_VALUE", `vector value at position ${index} is ${value}; values must be finite float32 numbers`),
+  invalidVector: (why: string) => new VqliteError("INVALID_VECTOR", why),
+  unknownCollection: (name: string) => new VqliteError("UNKNOWN_COLLECTION", `no such collection: ${name}`),
+  collectionExists: (name: string) => new VqliteError("COLLECTION_EXISTS", `collection already exists: ${name}`),
+  duplicateId: (id: string) => new VqliteError("DUPLICATE_ID", `id already exists: ${JSON.stringify(id)}`),
+  unknownId: (id: string) => new VqliteError("UNKNOWN_ID", `no item with id ${JSON.stringify(id)}`),
+  invalidId: (why: string) => new VqliteError("INVALID_ID", why),
+  invalidName: (name: string) =>
+    new VqliteError(
+      "INVALID_NAME",
+      `invalid collection name ${JSON.stringify(name)}: names match [A-Za-z_][A-Za-z0-9_]{0,63}`,
+    ),
+  invalidPayload: (why: string) => new VqliteError("INVALID_PAYLOAD", why),
+  invalidArgument: (why: string) => new VqliteError("INVALID_ARGUMENT", why),
+  invalidConfig: (why: string) => new VqliteError("INVALID_CONFIG", why),
+  corrupt: (file: string, why: string) => new VqliteError("CORRUPT_FILE", `corrupt file ${file}: ${why}`),
+  locked: (path: string, pid: number) =>
+    new VqliteError("DATABASE_LOCKED", `database is locked: ${path} is open for writing by process ${pid}`),
+  closed: () => new VqliteError("DATABASE_CLOSED", "database is closed"),
+  io: (what: string, cause: unknown) => {
+    const c = cause as { code?: string; message?: string } | undefined;
+    const detail = c?.code ? `${c.code}` : (c?.message ?? String(cause));
+    return new VqliteError("IO_ERROR", `I/O error while ${what}: ${detail}`, undefined, { cause });
+  },
+  notAvailable: (what: string) => new VqliteError("NOT_AVAILABLE", `${what} is not available yet`),
+};
+
+/** Wrap a filesystem call so that failures surface as IO_ERROR with context. */
+export function io<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof VqliteError) throw e;
+    throw errors.io(what, e);
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * vqlite: a Bun-native embedded vector database.
+ *
+ *   import { open } from "vqlite";
+ *   using db = open("./my.db");
+ *   const docs = db.createCollection("docs", { dimension: 3, metric: "cosine" });
+ *   docs.insert("a", [0.1, 0.2, 0.3], { title: "x" });
+ *   docs.search([0.1, 0.2, 0.3], { k: 5 });
+ */
+export { open, Database } from "./db";
+export type { OpenOptions, CreateCollectionOptions, Durability } from "./db";
+export { Collection } from "./collection/collection";
+export type {
+  Item,
+  ItemUpdate,
+  StoredItem,
+  SearchOptions,
+  SearchHit,
+  SearchReport,
+  PayloadFilter,
+  MemoryUsage,
+  VacuumResult,
+} from "./collection/collection";
+export type { CollectionOptions, CollectionConfig, IndexConfig, StorageKind, QuantizationKind } from "./collection/config";
+export type { Payload, SparseVector, SparseInput, VectorInput } from "./collection/validate";
+export { VqliteError } from "./errors";
+export type { ErrorCode } from "./errors";
+export type { Metric } from "./index/distance";
+export type { VectorStore } from "./storage/vector_store";
+export { MemoryVectorStore } from "./storage/vector_store";
+export { MmapVectorStore } from "./storage/vector_file";

@@ -1,0 +1,46 @@
+/**
+ * What an index needs from the collection that owns it, and what every index
+ * (flat, clustered, hnsw) offers. Indexes address rows by internal integer
+ * row numbers; the collection maps them to string ids.
+ */
+import type { VectorStore } from "../storage/vector_store";
+import type { Metric } from "./distance";
+
+export interface RowSource {
+  readonly store: VectorStore;
+  readonly metric: Metric;
+  /** L2 norm of a row (kept so cosine never re-reads vectors to normalise). */
+  norm(row: number): number;
+  isLive(row: number): boolean;
+}
+
+/** Accepts a row (payload filter); absent means every live row. */
+export type RowFilter = (row: number) => boolean;
+
+export type SearchRoute = "exact" | "exact-filtered" | "clustered" | "clustered-widened" | "hnsw" | "hnsw-filtered";
+
+export interface IndexSearchOptions {
+  readonly filter?: RowFilter;
+  readonly probes?: number;
+  readonly rerankFactor?: number;
+  readonly ef?: number;
+}
+
+export interface IndexSearchResult {
+  readonly rows: number[];
+  /** Public distances (see distance.ts), ascending. */
+  readonly distances: number[];
+  readonly route: SearchRoute;
+  /** Work done: vectors whose full distance was computed, codes compared, and so on. */
+  readonly stats: Record<string, number>;
+}
+
+export interface VectorIndex {
+  readonly type: "flat" | "clustered" | "hnsw";
+  /** A row was appended to the store (and is live). */
+  add(row: number): void;
+  /** A row stopped being live. */
+  remove(row: number): void;
+  search(query: Float32Array, k: number, options: IndexSearchOptions): IndexSearchResult;
+  heapBytes(): number;
+}

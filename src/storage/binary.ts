@@ -1,0 +1,190 @@
+/**
+ * Little-endian binary encoding used by every vqlite file format
+ * (WAL records, snapshots, index files).
+ */
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+
+  constructor(initialSize = 256) {
+    this.buf = new Uint8Array(initialSize);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(v: number): this {
+    this.ensure(1);
+    this.view.setUint8(this.pos, v);
+    this.pos += 1;
+    return this;
+  }
+
+  u32(v: number): this {
+    this.ensure(4);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+    return this;
+  }
+
+  f64(v: number): this {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+    return this;
+  }
+
+  f32(v: number): this {
+    this.ensure(4);
+    this.view.setFloat32(this.pos, v, true);
+    this.pos += 4;
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.u32(b.length);
+    this.raw(b);
+    return this;
+  }
+
+  raw(b: Uint8Array): this {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+    return this;
+  }
+
+  string(s: string): this {
+    return this.bytes(encoder.encode(s));
+  }
+
+  /** A typed array's bytes, length-prefixed by element count. Pads to 4-byte alignment first. */
+  f32array(a: Float32Array): this {
+    this.u32(a.length);
+    this.raw(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return this;
+  }
+
+  u32array(a: Uint32Array): this {
+    this.u32(a.length);
+    this.raw(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return this;
+  }
+
+  u8array(a: Uint8Array): this {
+    return this.bytes(a);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+export class ByteReader {
+  private view: DataView;
+  pos: number;
+
+  constructor(
+    readonly buf: Uint8Array,
+    private readonly what: string,
+    start = 0,
+    private readonly end = buf.length,
+  ) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.pos = start;
+  }
+
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  private need(n: number): void {
+    if (n < 0 || this.pos + n > this.end) throw new RangeError(`${this.what}: unexpected end of data`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.pos++);
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  f32(): number {
+    this.need(4);
+    const v = this.view.getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+
+  raw(n: number): Uint8Array {
+    this.need(n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  bytes(): Uint8Array {
+    return this.raw(this.u32());
+  }
+
+  string(): string {
+    return decoder.decode(this.bytes());
+  }
+
+  /** Copies into a fresh, aligned array: the source offset may not be 4-aligned. */
+  f32array(): Float32Array {
+    const n = this.u32();
+    const bytes = this.raw(n * 4);
+    const out = new Float32Array(n);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+
+  u32array(): Uint32Array {
+    const n = this.u32();
+    const bytes = this.raw(n * 4);
+    const out = new Uint32Array(n);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+
+  u8array(): Uint8Array {
+    return this.bytes().slice();
+  }
+}
+
+export function utf8Length(s: string): number {
+  return encoder.encode(s).length;
+}
+
+export function crc32(data: Uint8Array): number {
+  return Bun.hash.crc32(data) >>> 0;
+}

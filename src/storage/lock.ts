@@ -1,0 +1,84 @@
+/**
+ * Process lock on a database directory: a LOCK file created with O_EXCL that
+ * names the owner's pid and start time. A lock whose owner is gone (killed,
+ * crashed) is stale and is taken over; a live owner means "database is locked".
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { errors, io } from "../errors";
+
+const heldInThisProcess = new Set<string>();
+
+function processStartTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 22 (starttime) comes after the parenthesised command name.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return rest[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number, startTime: string | undefined): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+  if (startTime && fs.existsSync("/proc/self/stat")) {
+    const now = processStartTime(pid);
+    if (now !== null && now !== startTime) return false; // pid reused by another process
+  }
+  return true;
+}
+
+export class DirectoryLock {
+  private released = false;
+  private constructor(readonly file: string) {}
+
+  static acquire(dir: string): DirectoryLock {
+    const file = path.join(dir, "LOCK");
+    const key = path.resolve(file);
+    if (heldInThisProcess.has(key)) throw errors.locked(dir, process.pid);
+    const content = `${process.pid} ${processStartTime(process.pid) ?? ""}\n`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const fd = fs.openSync(file, "wx");
+        try {
+          fs.writeSync(fd, content);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        heldInThisProcess.add(key);
+        return new DirectoryLock(file);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") throw errors.io(`locking ${dir}`, e);
+      }
+      let text = "";
+      try {
+        text = fs.readFileSync(file, "utf8");
+      } catch {
+        continue; // vanished between open and read: retry
+      }
+      const [pidText, startTime] = text.trim().split(" ");
+      const pid = Number(pidText);
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid, startTime)) throw errors.locked(dir, pid);
+      // Stale: owner is gone (or the file is garbage from a crash mid-write). Take it over.
+      io(`removing stale lock ${file}`, () => fs.rmSync(file, { force: true }));
+    }
+    throw errors.io(`locking ${dir}`, new Error("lock file keeps reappearing"));
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    heldInThisProcess.delete(path.resolve(this.file));
+    try {
+      fs.rmSync(this.file, { force: true });
+    } catch {
+      // best effort: a lock left behind by a failed removal is stale and will be taken over
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Snapshot and manifest files: whole-file images written atomically and
+ * verified by checksum on read.
+ *
+ * Snapshot: "VQLSNAP\1" | u32 version | body | u32 CRC32(everything before it)
+ * Manifest: JSON text, then a line "crc32 XXXXXXXX" over the JSON text.
+ */
+import { errors } from "../errors";
+import { ByteReader, crc32 } from "./binary";
+import { readFileBytes, writeFileAtomic } from "./files";
+
+const SNAP_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x53, 0x4e, 0x41, 0x50, 0x01]); // "VQLSNAP\1"
+const SNAP_VERSION = 1;
+
+export function writeSnapshotFile(file: string, body: Uint8Array): void {
+  const out = new Uint8Array(12 + body.length + 4);
+  out.set(SNAP_MAGIC, 0);
+  const v = new DataView(out.buffer);
+  v.setUint32(8, SNAP_VERSION, true);
+  out.set(body, 12);
+  v.setUint32(12 + body.length, crc32(out.subarray(0, 12 + body.length)), true);
+  writeFileAtomic(file, out);
+}
+
+/** Read and verify a snapshot; returns a reader positioned at the body. */
+export function readSnapshotFile(file: string): ByteReader {
+  const bytes = readFileBytes(file);
+  if (bytes.length < 16) throw errors.corrupt(file, "too short to be a snapshot");
+  for (let i = 0; i < 8; i++) if (bytes[i] !== SNAP_MAGIC[i]) throw errors.corrupt(file, "not a vqlite snapshot (bad magic)");
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = v.getUint32(8, true);
+  if (version !== SNAP_VERSION) throw errors.corrupt(file, `unsupported snapshot version ${version}`);
+  const end = bytes.length - 4;
+  if (v.getUint32(end, true) !== crc32(bytes.subarray(0, end))) throw errors.corrupt(file, "checksum mismatch");
+  return new ByteReader(bytes, file, 12, end);
+}
+
+export function writeManifestFile(file: string, value: unknown): void {
+  const json = JSON.stringify(value, null, 2);
+  const sum = crc32(new TextEncoder().encode(json)).toString(16).padStart(8, "0");
+  writeFileAtomic(file, `${json}\ncrc32 ${sum}\n`);
+}
+
+export function readManifestFile(file: string): unknown {
+  const text = new TextDecoder().decode(readFileBytes(file));
+  const m = /^([\s\S]*)\ncrc32 ([0-9a-f]{8})\n$/.exec(text);
+  if (!m) throw errors.corrupt(file, "not a vqlite manifest");
+  const json = m[1]!;
+  if (crc32(new TextEncoder().encode(json)).toString(16).padStart(8, "0") !== m[2]) {
+    throw errors.corrupt(file, "checksum mismatch");
+  }
+  try {
+    return JSON.parse(json);
+  } catch {
+    throw errors.corrupt(file, "manifest is not valid JSON");
+  }
+}

@@ -1,0 +1,281 @@
+/**
+ * On-disk vector file and the mmap-backed vector store.
+ *
+ * Layout (little-endian):
+ *   0   8  magic "VQLVEC\0\1"
+ *   8   4  format version (1)
+ *   12  4  dimension
+ *   16  8  row count as of the last sync (float64)
+ *   24  8  capacity in rows (float64)
+ *   32  4  CRC32 of bytes 0..32
+ *   4096 .. rows, float32, stride = dimension, capacity rows
+ * File size is exactly HEADER_BYTES + capacity * dimension * 4.
+ *
+ * Bun.mmap facts this design respects: mappings are never unmapped explicitly
+ * (they go with GC), so the file is only ever grown, never truncated while
+ * mapped; an empty file cannot be mapped, so the header page always exists;
+ * the mapping always starts at offset 0 and rows start on a page boundary.
+ */
+import * as fs from "node:fs";
+import { errors, io, VqliteError } from "../errors";
+import { crc32 } from "./binary";
+import { readAt, writeAll } from "./files";
+import type { VectorStore } from "./vector_store";
+
+export const VECTOR_FILE_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x56, 0x45, 0x43, 0x00, 0x01]); // "VQLVEC\0\1"
+export const VECTOR_FILE_VERSION = 1;
+export const HEADER_BYTES = 4096;
+
+export interface VectorFileHeader {
+  dimension: number;
+  count: number;
+  capacity: number;
+}
+
+export function encodeHeader(h: VectorFileHeader): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES);
+  const v = new DataView(out.buffer);
+  out.set(VECTOR_FILE_MAGIC, 0);
+  v.setUint32(8, VECTOR_FILE_VERSION, true);
+  v.setUint32(12, h.dimension, true);
+  v.setFloat64(16, h.count, true);
+  v.setFloat64(24, h.capacity, true);
+  v.setUint32(32, crc32(out.subarray(0, 32)), true);
+  return out;
+}
+
+export function decodeHeader(file: string, bytes: Uint8Array): VectorFileHeader {
+  if (bytes.length < 36) throw errors.corrupt(file, "file is shorter than a vector file header");
+  for (let i = 0; i < 8; i++) {
+    if (bytes[i] !== VECTOR_FILE_MAGIC[i]) throw errors.corrupt(file, "not a vqlite vector file (bad magic)");
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = v.getUint32(8, true);
+  if (version !== VECTOR_FILE_VERSION) throw errors.corrupt(file, `unsupported vector file version ${version}`);
+  if (v.getUint32(32, true) !== crc32(bytes.subarray(0, 32))) throw errors.corrupt(file, "header checksum mismatch");
+  const dimension = v.getUint32(12, true);
+  const count = v.getFloat64(16, true);
+  const capacity = v.getFloat64(24, true);
+  if (dimension < 1 || !Number.isSafeInteger(count) || !Number.isSafeInteger(capacity) || count < 0 || count > capacity) {
+    throw errors.corrupt(file, "header fields out of range");
+  }
+  return { dimension, count, capacity };
+}
+
+function fileSizeFor(dimension: number, capacity: number): number {
+  return HEADER_BYTES + capacity * dimension * 4;
+}
+
+/**
+ * A vector file opened for reading and appending with positional I/O.
+ * Durable row count is `syncedCount`; rows past it exist only until the next sync.
+ */
+export class VectorFile {
+  private constructor(
+    readonly path: string,
+    private fd: number,
+    readonly dimension: number,
+    public capacity: number,
+    public syncedCount: number,
+  ) {}
+
+  static create(path: string, dimension: number, capacity = 1024): VectorFile {
+    capacity = Math.max(1, capacity);
+    return io(`creating vector file ${path}`, () => {
+      const fd = fs.openSync(path, "wx+");
+      try {
+        fs.ftruncateSync(fd, fileSizeFor(dimension, capacity));
+        writeAll(fd, encodeHeader({ dimension, count: 0, capacity }), 0);
+        fs.fsyncSync(fd);
+      } catch (e) {
+        fs.closeSync(fd);
+        fs.rmSync(path, { force: true });
+        throw e;
+      }
+      return new VectorFile(path, fd, dimension, capacity, 0);
+    });
+  }
+
+  /**
+   * Open and validate: magic, version, checksum, dimension and exact file size.
+   * With `repairGrowth`, a file that is larger than its header says by whole rows
+   * (a growth interrupted between ftruncate and the header write) is accepted and
+   * its header fixed; the database's recovery path uses this, nothing else does.
+   */
+  static open(path: string, expectedDimension?: number, repairGrowth = false): VectorFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, "r+");
+    } catch (e) {
+      throw errors.io(`opening vector file ${path}`, e);
+    }
+    try {
+      const size = fs.fstatSync(fd).size;
+      const header = decodeHeader(path, readAt(fd, 36, 0));
+      if (expectedDimension !== undefined && header.dimension !== expectedDimension) {
+        throw errors.corrupt(path, `dimension ${header.dimension} in file, ${expectedDimension} expected`);
+      }
+      const expected = fileSizeFor(header.dimension, header.capacity);
+      const rowBytes = header.dimension * 4;
+      if (repairGrowth && size > expected && (size - HEADER_BYTES) % rowBytes === 0) {
+        header.capacity = (size - HEADER_BYTES) / rowBytes;
+        writeAll(fd, encodeHeader(header), 0);
+        fs.fdatasyncSync(fd);
+      } else if (size !== expected) {
+        throw errors.corrupt(path, `file size ${size} does not match header (expected ${expected} bytes)`);
+      }
+      return new VectorFile(path, fd, header.dimension, header.capacity, header.count);
+    } catch (e) {
+      fs.closeSync(fd);
+      if (e instanceof VqliteError) throw e;
+      throw errors.io(`opening vector file ${path}`, e);
+    }
+  }
+
+  get rowBytes(): number {
+    return this.dimension * 4;
+  }
+
+  /** Grow (doubling) so at least `rows` rows fit. Only ever grows: a mapped file is never shrunk. */
+  ensureCapacity(rows: number): boolean {
+    if (rows <= this.capacity) return false;
+    let cap = this.capacity;
+    while (cap < rows) cap *= 2;
+    io(`growing vector file ${this.path}`, () => {
+      fs.ftruncateSync(this.fd, fileSizeFor(this.dimension, cap));
+      // The header's capacity must match the size, or the next open rejects the file.
+      writeAll(this.fd, encodeHeader({ dimension: this.dimension, count: this.syncedCount, capacity: cap }), 0);
+    });
+    this.capacity = cap;
+    return true;
+  }
+
+  writeRows(startRow: number, rows: Float32Array): void {
+    if (rows.length === 0) return;
+    this.ensureCapacity(startRow + rows.length / this.dimension);
+    const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
+    io(`writing vector file ${this.path}`, () => writeAll(this.fd, bytes, HEADER_BYTES + startRow * this.rowBytes));
+  }
+
+  readRows(startRow: number, count: number): Float32Array {
+    const out = new Float32Array(count * this.dimension);
+    const bytes = io(`reading vector file ${this.path}`, () =>
+      readAt(this.fd, count * this.rowBytes, HEADER_BYTES + startRow * this.rowBytes),
+    );
+    if (bytes.length !== count * this.rowBytes) throw errors.corrupt(this.path, "file ends inside a row");
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+
+  /** fsync the rows, then record `count` as durable in the header and fsync again. */
+  sync(count: number): void {
+    io(`syncing vector file ${this.path}`, () => {
+      fs.fdatasyncSync(this.fd);
+      writeAll(this.fd, encodeHeader({ dimension: this.dimension, count, capacity: this.capacity }), 0);
+      fs.fdatasyncSync(this.fd);
+    });
+    this.syncedCount = count;
+  }
+
+  /** Map the whole file (offset 0, so no page rounding) and return the rows region. */
+  map(): Float32Array {
+    const bytes = io(`mapping vector file ${this.path}`, () => Bun.mmap(this.path, { shared: true }));
+    if (bytes.byteLength < fileSizeFor(this.dimension, this.capacity)) {
+      throw errors.corrupt(this.path, "file shrank while open");
+    }
+    return new Float32Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, this.capacity * this.dimension);
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // closing a descriptor can only fail if it is already gone
+    }
+    this.fd = -1;
+  }
+}
+
+/**
+ * Vectors in a file, read through a shared mapping (zero-copy views).
+ * Appends go through pwrite (coherent with the mapping through the page cache),
+ * so writing does not fault the mapping's pages into this process.
+ */
+export class MmapVectorStore implements VectorStore {
+  readonly kind = "mmap" as const;
+  private view: Float32Array;
+  private rows: number;
+
+  constructor(
+    readonly file: VectorFile,
+    length: number = file.syncedCount,
+  ) {
+    if (length > file.capacity) throw errors.corrupt(file.path, `${length} rows expected, capacity is ${file.capacity}`);
+    this.rows = length;
+    this.view = file.map();
+  }
+
+  static create(path: string, dimension: number, capacity?: number): MmapVectorStore {
+    return new MmapVectorStore(VectorFile.create(path, dimension, capacity), 0);
+  }
+
+  static open(path: string, dimension?: number, length?: number): MmapVectorStore {
+    const file = VectorFile.open(path, dimension);
+    try {
+      return new MmapVectorStore(file, length ?? file.syncedCount);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  get dimension(): number {
+    return this.file.dimension;
+  }
+
+  get length(): number {
+    return this.rows;
+  }
+
+  get path(): string {
+    return this.file.path;
+  }
+
+  data(): Float32Array {
+    return this.view;
+  }
+
+  get(row: number): Float32Array {
+    if (row < 0 || row >= this.rows) throw new RangeError(`row ${row} out of range 0..${this.rows - 1}`);
+    const d = this.dimension;
+    return this.view.subarray(row * d, row * d + d);
+  }
+
+  reserve(extra: number): void {
+    if (this.file.ensureCapacity(this.rows + extra)) this.view = this.file.map();
+  }
+
+  append(vector: Float32Array): number {
+    this.reserve(1);
+    this.file.writeRows(this.rows, vector);
+    return this.rows++;
+  }
+
+  /** Make every row durable and record the count in the header. */
+  sync(): void {
+    this.file.sync(this.rows);
+  }
+
+  heapBytes(): number {
+    return 0;
+  }
+
+  mappedBytes(): number {
+    return this.rows * this.dimension * 4;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Write-ahead log.
+ *
+ * File: 16-byte header ("VQLWAL\0\1", u32 version, u32 reserved), then records:
+ *   u32 payload length | u32 CRC32 of (lsn bytes + payload) | f64 lsn | payload
+ * A record is the unit of atomicity: a batch is written as one record, so it
+ * commits as a group. Recovery reads records in order and stops at the first
+ * one that is short, oversized or fails its checksum; that tail is cut off so
+ * new records never follow garbage.
+ */
+import * as fs from "node:fs";
+import { errors, io, VqliteError } from "../errors";
+import { crc32 } from "./binary";
+import { readFileBytes, writeAll } from "./files";
+
+const MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x57, 0x41, 0x4c, 0x00, 0x01]); // "VQLWAL\0\1"
+const VERSION = 1;
+export const WAL_HEADER_BYTES = 16;
+export const RECORD_HEADER_BYTES = 16;
+/** Upper bound on one record, so a corrupt length cannot make recovery allocate wildly. */
+export const MAX_RECORD_BYTES = 1 << 30;
+
+export type Durability = "full" | "normal";
+
+export interface WalRecord {
+  readonly lsn: number;
+  readonly payload: Uint8Array;
+}
+
+export interface WalRecovery {
+  readonly records: WalRecord[];
+  /** Bytes cut from the end (a torn or corrupt tail); 0 when the log was clean. */
+  readonly discardedBytes: number;
+}
+
+function walHeader(): Uint8Array {
+  const h = new Uint8Array(WAL_HEADER_BYTES);
+  h.set(MAGIC, 0);
+  new DataView(h.buffer).setUint32(8, VERSION, true);
+  return h;
+}
+
+export function encodeRecord(lsn: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, payload.length, true);
+  v.setFloat64(8, lsn, true);
+  out.set(payload, RECORD_HEADER_BYTES);
+  v.setUint32(4, crc32(out.subarray(8)), true);
+  return out;
+}
+
+/** Parse a WAL image; returns the good records and the offset where they end. */
+export function parseWal(file: string, bytes: Uint8Array): { records: WalRecord[]; goodEnd: number } {
+  if (bytes.length < WAL_HEADER_BYTES) {
+    // A header that never finished being written: an empty log.
+    return { records: [], goodEnd: 0 };
+  }
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) throw errors.corrupt(file, "not a vqlite write-ahead log (bad magic)");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(8, true);
+  if (version !== VERSION) throw errors.corrupt(file, `unsupported WAL version ${version}`);
+  const records: WalRecord[] = [];
+  let pos = WAL_HEADER_BYTES;
+  let lastLsn = -Infinity;
+  while (pos + RECORD_HEADER_BYTES <= bytes.length) {
+    const len = view.getUint32(pos, true);
+    if (len > MAX_RECORD_BYTES || pos + RECORD_HEADER_BYTES + len > bytes.length) break;
+    const sum = view.getUint32(pos + 4, true);
+    if (crc32(bytes.subarray(pos + 8, pos + RECORD_HEADER_BYTES + len)) !== sum) break;
+    const lsn = view.getFloat64(pos + 8, true);
+    if (!(lsn > lastLsn)) break; // LSNs strictly increase; anything else is stale or corrupt
+    lastLsn = lsn;
+    records.push({ lsn, payload: bytes.slice(pos + RECORD_HEADER_BYTES, pos + RECORD_HEADER_BYTES + len) });
+    pos += RECORD_HEADER_BYTES + len;
+  }
+  return { records, goodEnd: pos };
+}
+
+export class WriteAheadLog {
+  private fd: number;
+  private size: number;
+  private unsynced = false;
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+    size: number,
+    readonly durability: Durability,
+  ) {
+    this.fd = fd;
+    this.size = size;
+  }
+
+  /** Open (creating if missing), recover the records, and cut any torn tail. */
+  static open(path: string, durability: Durability): { wal: WriteAheadLog; recovery: WalRecovery } {
+    let bytes: Uint8Array = new Uint8Array(0);
+    if (fs.existsSync(path)) bytes = readFileBytes(path);
+    const { records, goodEnd } = parseWal(path, bytes);
+    const fd = io(`opening ${path}`, () => fs.openSync(path, fs.existsSync(path) ? "r+" : "w+"));
+    try {
+      let size = goodEnd;
+      if (goodEnd === 0) {
+        io(`initialising ${path}`, () => {
+          fs.ftruncateSync(fd, 0);
+          writeAll(fd, walHeader(), 0);
+          fs.fdatasyncSync(fd);
+        });
+        size = WAL_HEADER_BYTES;
+      } else if (goodEnd < bytes.length) {
+        io(`cutting the torn tail of ${path}`, () => {
+          fs.ftruncateSync(fd, goodEnd);
+          fs.fdatasyncSync(fd);
+        });
+      }
+      return {
+        wal: new WriteAheadLog(path, fd, size, durability),
+        recovery: { records, discardedBytes: bytes.length > WAL_HEADER_BYTES ? bytes.length - Math.max(goodEnd, WAL_HEADER_BYTES) : 0 },
+      };
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e instanceof VqliteError ? e : errors.io(`opening ${path}`, e);
+    }
+  }
+
+  get byteSize(): number {
+    return this.size;
+  }
+
+  /**
+   * Append one record. With durability "full" it is fdatasync'ed before this
+   * returns, so a returned append is an acknowledged, crash-proof write.
+   * On failure the log is cut back to where it was, so nothing half-written stays.
+   */
+  append(lsn: number, payload: Uint8Array): void {
+    if (payload.length > MAX_RECORD_BYTES) throw errors.invalidArgument(`a single write of ${payload.length} bytes exceeds the 1 GiB record limit`);
+    const rec = encodeRecord(lsn, payload);
+    const start = this.size;
+    try {
+      writeAll(this.fd, rec, start);
+      if (this.durability === "full") fs.fdatasyncSync(this.fd);
+      else this.unsynced = true;
+    } catch (e) {
+      try {
+        fs.ftruncateSync(this.fd, start);
+      } catch {
+        // if even this fails, recovery's checksum check still rejects the partial record
+      }
+      throw errors.io(`writing ${this.path}`, e);
+    }
+    this.size = start + rec.length;
+  }
+
+  sync(): void {
+    if (!this.unsynced) return;
+    io(`syncing ${this.path}`, () => fs.fdatasyncSync(this.fd));
+    this.unsynced = false;
+  }
+
+  /** Empty the log after a checkpoint made its records redundant. */
+  reset(): void {
+    io(`truncating ${this.path}`, () => {
+      fs.ftruncateSync(this.fd, WAL_HEADER_BYTES);
+      fs.fdatasyncSync(this.fd);
+    });
+    this.size = WAL_HEADER_BYTES;
+    this.unsynced = false;
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      this.sync();
+    } finally {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}

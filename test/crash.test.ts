@@ -1,8 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as path from "node:path";
 import { open } from "../src/index";
 import { vectorFor } from "./fixtures/crash_data";
 import { rng, tempDir } from "./helpers";
+
+setDefaultTimeout(120_000);
 
 const CHILD = path.join(import.meta.dir, "fixtures", "ingest_child.ts");
 

@@ -8,6 +8,7 @@
  */
 import { errors, VqliteError } from "../errors";
 import { normAt, type Metric } from "../index/distance";
+import { createIndex, readIndexSection, writeIndexSection } from "../index/factory";
 import { FlatIndex } from "../index/flat";
 import type { IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "../index/types";
 import { ByteReader, ByteWriter } from "../storage/binary";
@@ -133,7 +134,7 @@ export class Collection implements RowSource {
   ) {
     if (store.dimension !== config.dimension) throw errors.invalidConfig("store dimension does not match config");
     this.exact = new FlatIndex(this);
-    this.index = this.exact;
+    this.index = createIndex(config.index, this);
   }
 
   get dimension(): number {
@@ -152,6 +153,10 @@ export class Collection implements RowSource {
 
   isLive(row: number): boolean {
     return this.live[row] === 1;
+  }
+
+  liveMask(): Uint8Array {
+    return this.live;
   }
 
   idOf(row: number): string {
@@ -501,6 +506,7 @@ export class Collection implements RowSource {
       if (s) w.u8(1).u32array(s.indices).f32array(s.values);
       else w.u8(0);
     }
+    writeIndexSection(w, this.index);
   }
 
   /** Restore metadata for rows already present in the store. */
@@ -532,6 +538,13 @@ export class Collection implements RowSource {
     }
     if (count !== liveCount) throw new RangeError("live row count does not match");
     this.liveRows = count;
+    this.index = readIndexSection(r, this.config.index, this);
+  }
+
+  /** Rebuild the index from scratch over the live items (for when the data drifted). */
+  rebuildIndex(): void {
+    this.host.assertUsable(this);
+    this.index.rebuild();
   }
 
   /**
@@ -548,9 +561,11 @@ export class Collection implements RowSource {
     const sparse: (SparseVector | null)[] = [];
     const live = new Uint8Array(Math.max(16, this.liveRows));
     const norms = new Float32Array(Math.max(16, this.liveRows));
+    const oldToNew = new Int32Array(n).fill(-1);
     for (let row = 0; row < n; row++) {
       if (this.live[row] !== 1) continue;
       const nr = target.append(this.store.get(row));
+      oldToNew[row] = nr;
       ids[nr] = this.ids[row]!;
       payloads[nr] = this.payloads[row] ?? null;
       sizes[nr] = this.payloadSizes[row] ?? 0;
@@ -567,6 +582,7 @@ export class Collection implements RowSource {
     this.sparse = sparse;
     this.live = live;
     this.norms = norms;
+    this.index.remap(oldToNew);
     const removedRows = before - this.liveRows;
     return { removedRows, reclaimedBytes: removedRows * this.dimension * 4 };
   }

@@ -1,6 +1,7 @@
 /**
  * Exact search: every live row scored. The oracle other indexes are tested against.
  */
+import type { ByteWriter } from "../storage/binary";
 import { normAt, scoreAt, scoreToDistance } from "./distance";
 import { TopK } from "./topk";
 import type { IndexSearchOptions, IndexSearchResult, RowSource, VectorIndex } from "./types";
@@ -13,6 +14,9 @@ export class FlatIndex implements VectorIndex {
 
   add(_row: number): void {}
   remove(_row: number): void {}
+  remap(_oldToNew: Int32Array): void {}
+  rebuild(): void {}
+  serialize(_w: ByteWriter): void {}
 
   search(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
     const { store, metric } = this.source;

@@ -3,6 +3,7 @@
  * (flat, clustered, hnsw) offers. Indexes address rows by internal integer
  * row numbers; the collection maps them to string ids.
  */
+import type { ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import type { Metric } from "./distance";
 
@@ -12,6 +13,8 @@ export interface RowSource {
   /** L2 norm of a row (kept so cosine never re-reads vectors to normalise). */
   norm(row: number): number;
   isLive(row: number): boolean;
+  /** 1 for every live row (hot loops read this directly instead of calling isLive). */
+  liveMask(): Uint8Array;
 }
 
 /** Accepts a row (payload filter); absent means every live row. */
@@ -43,4 +46,10 @@ export interface VectorIndex {
   remove(row: number): void;
   search(query: Float32Array, k: number, options: IndexSearchOptions): IndexSearchResult;
   heapBytes(): number;
+  /** Row numbers changed (vacuum): old row r is now oldToNew[r], or gone when -1. */
+  remap(oldToNew: Int32Array): void;
+  /** Rebuild from the live rows of the source (after drift, or after loading without a saved index). */
+  rebuild(): void;
+  /** Save the structure (not the vectors) into a collection snapshot. */
+  serialize(w: ByteWriter): void;
 }

@@ -1,0 +1,876 @@
+/**
+ * Clustered index: a hierarchical k-means tree whose leaves keep 1-bit codes
+ * of their points in RAM. Search walks the tree best-first to the `probes`
+ * nearest leaves, ranks the leaves' points by a distance estimated from the
+ * codes, and reranks the best k × rerankFactor candidates on full vectors
+ * (from RAM or an mmap file).
+ *
+ * Codes: residual to the leaf centroid, rotated (randomized Hadamard), sign
+ * bits, plus the residual's norm. The estimate of ‖q − x‖² is
+ *   ‖q−c‖² + ‖r‖² − 2‖q−c‖‖r‖·cos(π·h/P)
+ * with h the Hamming distance between the codes of q−c and r = x−c (P bits).
+ * For cosine the geometry is that of unit vectors; for dot, leaves are chosen
+ * by inner product with the centroid and −⟨q,x⟩ ≈ −⟨q,c⟩ − ‖q‖‖r‖cos(πh/P).
+ */
+import { errors, VqliteError } from "../errors";
+import { ByteReader, ByteWriter } from "../storage/binary";
+import { readSnapshotFile, writeSnapshotFile } from "../storage/snapshot";
+import { MmapVectorStore, VectorFile } from "../storage/vector_file";
+import { MemoryVectorStore, type VectorStore } from "../storage/vector_store";
+import { encodeSigns, hamming, wordsFor } from "./binary_code";
+import { dotAt, l2sqAt, METRICS, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { FlatIndex } from "./flat";
+import { nearestCentroid, trainCentroids } from "./kmeans";
+import { HadamardRotation } from "./rotation";
+import { TopK } from "./topk";
+import type { IndexSearchOptions, IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+
+export interface ClusteredOptions {
+  readonly branchingFactor?: number;
+  readonly maxLeafSize?: number;
+  readonly metric?: Metric;
+  readonly maxIterations?: number;
+  readonly seed?: number;
+}
+
+export interface ClusteredSearchOptions {
+  /** Leaves visited (default 8). */
+  readonly probes?: number;
+  /** Candidates reranked on full vectors = k × rerankFactor (default 5). */
+  readonly rerankFactor?: number;
+}
+
+interface ResolvedOptions {
+  branchingFactor: number;
+  maxLeafSize: number;
+  metric: Metric;
+  maxIterations: number;
+  seed: number;
+}
+
+export const DEFAULT_PROBES = 8;
+export const DEFAULT_RERANK_FACTOR = 5;
+/** A filter keeping less than this share of the items is served by an exact scan of the matches. */
+export const SELECTIVE_FILTER = 0.05;
+/** Training points per centroid (faiss warns below 39 and caps at 256; ml-kmeans' cost is linear in it). */
+const TRAIN_PER_CENTROID = 64;
+/** For experiments (bench/ann.ts): code width in bits instead of one per dimension. */
+const CODE_BITS_OVERRIDE: number | undefined = process.env.VQLITE_CODE_BITS ? Number(process.env.VQLITE_CODE_BITS) : undefined;
+
+class TreeNode {
+  children: TreeNode[] | null = null;
+  // leaf data (children === null)
+  rows: Int32Array = new Int32Array(0);
+  codes: Int32Array = new Int32Array(0);
+  rnorms: Float32Array = new Float32Array(0);
+  size = 0;
+  /** Rotated centroid (P values), leaves only. */
+  rotated: Float32Array | null = null;
+  /** Size at which this leaf splits next. */
+  splitAt = 0;
+  /** Largest distance from the centroid to a point below this node (bounds inner products). */
+  radius = 0;
+
+  constructor(public centroid: Float32Array) {}
+
+  get isLeaf(): boolean {
+    return this.children === null;
+  }
+}
+
+/** Rows of a flat array, for standalone indexes. */
+class OwnedSource implements RowSource {
+  norms: Float32Array;
+  live: Uint8Array;
+  constructor(
+    public store: VectorStore,
+    readonly metric: Metric,
+  ) {
+    this.norms = new Float32Array(Math.max(16, store.length));
+    this.live = new Uint8Array(Math.max(16, store.length));
+    const data = store.data(), d = store.dimension;
+    for (let i = 0; i < store.length; i++) {
+      this.norms[i] = normAt(data, i * d, d);
+      this.live[i] = 1;
+    }
+  }
+  norm(row: number): number {
+    return this.norms[row]!;
+  }
+  isLive(row: number): boolean {
+    return this.live[row] === 1;
+  }
+  liveMask(): Uint8Array {
+    return this.live;
+  }
+  grow(n: number): void {
+    if (n <= this.norms.length) return;
+    const norms = new Float32Array(n * 2);
+    norms.set(this.norms);
+    this.norms = norms;
+    const live = new Uint8Array(n * 2);
+    live.set(this.live);
+    this.live = live;
+  }
+}
+
+export type VectorsInput =
+  | VectorStore
+  | { readonly data: Float32Array; readonly dimension: number }
+  | readonly (readonly number[] | Float32Array)[];
+
+function toStore(vectors: VectorsInput): VectorStore {
+  if (Array.isArray(vectors)) {
+    if (vectors.length === 0) throw errors.invalidArgument("cannot build an index over no vectors");
+    const dim = vectors[0]!.length;
+    const flat = new Float32Array(vectors.length * dim);
+    vectors.forEach((v, i) => {
+      if (v.length !== dim) throw errors.dimensionMismatch(dim, v.length);
+      flat.set(v, i * dim);
+    });
+    return checkFinite(MemoryVectorStore.from(dim, flat));
+  }
+  const v = vectors as VectorStore | { data: Float32Array; dimension: number };
+  if ("get" in v && typeof v.get === "function") return v as VectorStore;
+  const { data, dimension } = v as { data: Float32Array; dimension: number };
+  if (!(data instanceof Float32Array) || !Number.isInteger(dimension) || dimension < 1 || data.length % dimension !== 0) {
+    throw errors.invalidArgument("vectors must be a vector store, { data: Float32Array, dimension }, or an array of rows");
+  }
+  return checkFinite(MemoryVectorStore.from(dimension, data));
+}
+
+function checkFinite(store: VectorStore): VectorStore {
+  const data = store.data(), n = store.length * store.dimension;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(data[i]!)) throw errors.nonFinite(i % store.dimension, data[i]!);
+  return store;
+}
+
+export class ClusteredIndex implements VectorIndex {
+  readonly type = "clustered" as const;
+  readonly options: ResolvedOptions;
+  readonly dimension: number;
+  private root: TreeNode;
+  private rotation: HadamardRotation;
+  private readonly words: number;
+  /** Bits per code: the first codeBits rotated coordinates. */
+  private readonly codeBits: number;
+  private readonly cosTab: Float64Array;
+  private splits = 0;
+  private readonly exact: FlatIndex;
+  /** Set when the index owns its vectors (built standalone). */
+  private owned: OwnedSource | null = null;
+  private mmapPath: string | null = null;
+  // scratch, reused by every search and insert
+  private readonly qg: Float32Array;
+  private readonly qr: Float32Array;
+  private readonly uq: Float32Array;
+  private readonly qcode: Int32Array;
+  private readonly tmp: Float32Array;
+  private readonly heap = new TopK(100);
+  private readonly final = new TopK(10);
+  private readonly leafHeap: { node: TreeNode; score: number }[] = [];
+
+  constructor(
+    private source: RowSource,
+    options: ClusteredOptions = {},
+  ) {
+    this.options = resolveOptions(options, source.metric);
+    this.dimension = source.store.dimension;
+    this.rotation = new HadamardRotation(this.dimension, this.options.seed);
+    const p = this.rotation.padded;
+    // 1 bit per dimension: the first `dimension` rotated coordinates (of P ≥ dimension).
+    this.codeBits = Math.min(p, CODE_BITS_OVERRIDE ?? this.dimension);
+    this.words = wordsFor(this.codeBits);
+    const bits = this.codeBits;
+    this.cosTab = new Float64Array(bits + 1);
+    for (let h = 0; h <= bits; h++) this.cosTab[h] = Math.cos((Math.PI * h) / bits);
+    this.qg = new Float32Array(this.dimension);
+    this.tmp = new Float32Array(this.dimension);
+    this.qr = new Float32Array(p);
+    this.uq = new Float32Array(p);
+    this.qcode = new Int32Array(this.words);
+    this.exact = new FlatIndex(source);
+    this.root = this.newLeaf(new Float32Array(this.dimension), new Int32Array(0));
+  }
+
+  // ---- building ----------------------------------------------------------------------------
+
+  /** Build a standalone index over `vectors`; ids are row positions 0..n-1. */
+  static build(vectors: VectorsInput, options: ClusteredOptions = {}): ClusteredIndex {
+    const metric = options.metric ?? "l2";
+    if (!METRICS.includes(metric)) throw errors.invalidConfig(`metric must be one of ${METRICS.join(", ")}`);
+    const store = toStore(vectors);
+    const source = new OwnedSource(store, metric);
+    const index = new ClusteredIndex(source, options);
+    index.owned = source;
+    index.rebuild();
+    return index;
+  }
+
+  /** (Re)build the whole tree from the live rows of the source. */
+  rebuild(): void {
+    const n = this.source.store.length;
+    const rows: number[] = [];
+    for (let r = 0; r < n; r++) if (this.source.isLive(r)) rows.push(r);
+    this.splits = 0;
+    this.root = this.buildNode(Int32Array.from(rows), 0);
+    this.leafCountCache = -1;
+  }
+
+  /** Copy row `row` in the index geometry (unit length for cosine) into out. */
+  private load(row: number, out: Float32Array): void {
+    const d = this.dimension;
+    const data = this.source.store.data();
+    const off = row * d;
+    if (this.options.metric === "cosine") {
+      const nrm = this.source.norm(row);
+      const inv = nrm > 0 ? 1 / nrm : 0;
+      for (let i = 0; i < d; i++) out[i] = data[off + i]! * inv;
+    } else {
+      for (let i = 0; i < d; i++) out[i] = data[off + i]!;
+    }
+  }
+
+  private mean(rows: Int32Array): Float32Array {
+    const d = this.dimension;
+    const acc = new Float64Array(d);
+    const tmp = this.tmp;
+    for (let i = 0; i < rows.length; i++) {
+      this.load(rows[i]!, tmp);
+      for (let j = 0; j < d; j++) acc[j]! += tmp[j]!;
+    }
+    const out = new Float32Array(d);
+    if (rows.length > 0) for (let j = 0; j < d; j++) out[j] = acc[j]! / rows.length;
+    return out;
+  }
+
+  private radiusOf(rows: Int32Array, centroid: Float32Array): number {
+    let r2 = 0;
+    const tmp = this.tmp, d = this.dimension;
+    for (let i = 0; i < rows.length; i++) {
+      this.load(rows[i]!, tmp);
+      const x = l2sqAt(tmp, 0, centroid, 0, d);
+      if (x > r2) r2 = x;
+    }
+    return Math.sqrt(r2);
+  }
+
+  private buildNode(rows: Int32Array, depth: number): TreeNode {
+    const centroid = this.mean(rows);
+    const { maxLeafSize, branchingFactor, maxIterations, seed } = this.options;
+    if (rows.length <= maxLeafSize) return this.newLeaf(centroid, rows);
+    const d = this.dimension;
+    const splitSeed = (seed * 31 + this.splits++ * 7919 + depth) >>> 0;
+    // training sample in index geometry
+    const sampleRows = rows;
+    const geo = new Float32Array(Math.min(rows.length, TRAIN_PER_CENTROID * branchingFactor) * d);
+    const picked = samplePositions(sampleRows.length, geo.length / d, splitSeed);
+    for (let i = 0; i < picked.length; i++) this.load(sampleRows[picked[i]!]!, geo.subarray(i * d, i * d + d));
+    const all = new Int32Array(picked.length);
+    for (let i = 0; i < all.length; i++) all[i] = i;
+    const centroids = trainCentroids(geo, d, all, { k: branchingFactor, maxIterations, seed: splitSeed, perCentroid: TRAIN_PER_CENTROID });
+    const k = centroids.length / d;
+    const assign = new Int32Array(rows.length);
+    const counts = new Int32Array(k);
+    const tmp = this.tmp;
+    for (let i = 0; i < rows.length; i++) {
+      this.load(rows[i]!, tmp);
+      const c = nearestCentroid(centroids, k, d, tmp, 0);
+      assign[i] = c;
+      counts[c]!++;
+    }
+    let nonEmpty = 0;
+    for (let c = 0; c < k; c++) if (counts[c]! > 0) nonEmpty++;
+    if (nonEmpty <= 1) {
+      // All points in one cluster (duplicates): an oversized leaf that does not try to split again soon.
+      const leaf = this.newLeaf(centroid, rows);
+      leaf.splitAt = rows.length * 2;
+      return leaf;
+    }
+    const buckets: Int32Array[] = [];
+    const fill = new Int32Array(k);
+    for (let c = 0; c < k; c++) buckets.push(new Int32Array(counts[c]!));
+    for (let i = 0; i < rows.length; i++) buckets[assign[i]!]![fill[assign[i]!]!++] = rows[i]!;
+    const node = new TreeNode(centroid);
+    node.children = buckets.filter((b) => b.length > 0).map((b) => this.buildNode(b, depth + 1));
+    node.radius = this.radiusOf(rows, centroid);
+    return node;
+  }
+
+  private newLeaf(centroid: Float32Array, rows: Int32Array): TreeNode {
+    const leaf = new TreeNode(centroid);
+    const p = this.rotation.padded;
+    leaf.rotated = new Float32Array(p);
+    this.rotation.apply(centroid, 0, leaf.rotated);
+    const n = rows.length;
+    leaf.rows = Int32Array.from(rows);
+    leaf.codes = new Int32Array(Math.max(1, n) * this.words);
+    leaf.rnorms = new Float32Array(Math.max(1, n));
+    leaf.size = 0;
+    let r2 = 0;
+    for (let i = 0; i < n; i++) {
+      this.encodeInto(leaf, i, rows[i]!);
+      r2 = Math.max(r2, leaf.rnorms[i]! * leaf.rnorms[i]!);
+    }
+    leaf.radius = Math.sqrt(r2);
+    leaf.size = n;
+    leaf.splitAt = 2 * this.options.maxLeafSize;
+    return leaf;
+  }
+
+  /** Write the code of `row` (residual to the leaf centroid) at position i of the leaf. */
+  private encodeInto(leaf: TreeNode, i: number, row: number): void {
+    const d = this.dimension, tmp = this.tmp, c = leaf.centroid;
+    this.load(row, tmp);
+    for (let j = 0; j < d; j++) tmp[j] = tmp[j]! - c[j]!;
+    this.rotation.apply(tmp, 0, this.uq);
+    encodeSigns(this.uq, this.codeBits, leaf.codes, i * this.words);
+    leaf.rnorms[i] = normAt(tmp, 0, d);
+    leaf.rows[i] = row;
+  }
+
+  // ---- VectorIndex: incremental changes ----------------------------------------------------
+
+  add(row: number): void {
+    this.load(row, this.qg);
+    const d = this.dimension;
+    let node = this.root;
+    for (;;) {
+      const dist = Math.sqrt(l2sqAt(this.qg, 0, node.centroid, 0, d));
+      if (dist > node.radius) node.radius = dist;
+      if (!node.children) break;
+      // an insert goes to the nearest child by L2, whatever the metric (the partition is an L2 one)
+      let best = node.children[0]!;
+      let bestScore = Infinity;
+      for (const ch of node.children) {
+        const s = l2sqAt(this.qg, 0, ch.centroid, 0, d);
+        if (s < bestScore) {
+          bestScore = s;
+          best = ch;
+        }
+      }
+      node = best;
+    }
+    const leaf = node;
+    if (leaf.size === leaf.rows.length) {
+      const cap = Math.max(8, leaf.rows.length * 2);
+      const rows = new Int32Array(cap);
+      rows.set(leaf.rows.subarray(0, leaf.size));
+      const codes = new Int32Array(cap * this.words);
+      codes.set(leaf.codes.subarray(0, leaf.size * this.words));
+      const rnorms = new Float32Array(cap);
+      rnorms.set(leaf.rnorms.subarray(0, leaf.size));
+      leaf.rows = rows;
+      leaf.codes = codes;
+      leaf.rnorms = rnorms;
+    }
+    this.encodeInto(leaf, leaf.size, row);
+    leaf.size++;
+    if (leaf.size > leaf.splitAt) this.split(leaf);
+  }
+
+  /** Turn an overfull leaf into a subtree, in place. */
+  private split(leaf: TreeNode): void {
+    const live: number[] = [];
+    for (let i = 0; i < leaf.size; i++) if (this.source.isLive(leaf.rows[i]!)) live.push(leaf.rows[i]!);
+    const sub = this.buildNode(Int32Array.from(live), 1);
+    Object.assign(leaf, sub);
+    this.leafCountCache = -1;
+  }
+
+  remove(_row: number): void {
+    // Deletes leave the leaves: search skips rows that are not live; vacuum's remap drops them.
+  }
+
+  /** Row numbers changed (vacuum): map every leaf's rows, dropping removed ones (-1). */
+  remap(oldToNew: Int32Array): void {
+    const w = this.words;
+    for (const leaf of this.leaves()) {
+      let out = 0;
+      for (let i = 0; i < leaf.size; i++) {
+        const nr = oldToNew[leaf.rows[i]!]!;
+        if (nr < 0) continue;
+        leaf.rows[out] = nr;
+        leaf.rnorms[out] = leaf.rnorms[i]!;
+        leaf.codes.copyWithin(out * w, i * w, i * w + w);
+        out++;
+      }
+      leaf.size = out;
+    }
+  }
+
+  private *leaves(node: TreeNode = this.root): Generator<TreeNode> {
+    if (node.children === null) yield node;
+    else for (const ch of node.children) yield* this.leaves(ch);
+  }
+
+  private leafCountCache = -1;
+
+  leafCount(): number {
+    if (this.leafCountCache < 0) {
+      let n = 0;
+      for (const _ of this.leaves()) n++;
+      this.leafCountCache = n;
+    }
+    return this.leafCountCache;
+  }
+
+  /**
+   * Priority of a node for a query (lower first). l2/cosine: distance to the
+   * centroid. dot: minus the upper bound ⟨q,c⟩ + ‖q‖·radius of ⟨q,x⟩ over the
+   * node's points (Cauchy–Schwarz), so wide leaves are not passed over.
+   */
+  private routeScore(q: Float32Array, qNorm: number, node: TreeNode): number {
+    return this.options.metric === "dot"
+      ? -(dotAt(q, 0, node.centroid, 0, this.dimension) + qNorm * node.radius)
+      : l2sqAt(q, 0, node.centroid, 0, this.dimension);
+  }
+
+  // ---- search ------------------------------------------------------------------------------
+
+  search(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
+    const filter = options.filter;
+    if (this.root.children === null) {
+      // Not trained yet (a single small leaf): exact search is cheaper and exact.
+      const r = this.exact.search(query, k, { filter });
+      return { ...r, route: filter ? "exact-filtered" : "exact" };
+    }
+    if (filter && this.estimateSelectivity(filter) < SELECTIVE_FILTER) {
+      return this.exact.search(query, k, { filter });
+    }
+    const leaves = this.leafCount();
+    let probes = Math.min(options.probes ?? DEFAULT_PROBES, leaves);
+    const rerank = Math.max(k, k * (options.rerankFactor ?? DEFAULT_RERANK_FACTOR));
+    let route: SearchRoute = "clustered";
+    for (;;) {
+      const res = this.probe(query, k, probes, rerank, filter);
+      // Never silently fewer than k: widen until k candidates are found or every leaf was probed.
+      if (res.rows.length >= k || probes >= leaves) return { ...res, route };
+      probes = Math.min(leaves, probes * 2);
+      route = "clustered-widened";
+    }
+  }
+
+  private estimateSelectivity(filter: RowFilter): number {
+    const n = this.source.store.length;
+    const step = Math.max(1, Math.floor(n / 512));
+    let seen = 0, pass = 0;
+    for (let r = 0; r < n; r += step) {
+      if (!this.source.isLive(r)) continue;
+      seen++;
+      if (filter(r)) pass++;
+    }
+    return seen === 0 ? 1 : pass / seen;
+  }
+
+  private probe(query: Float32Array, k: number, probes: number, rerank: number, filter: RowFilter | undefined): IndexSearchResult {
+    const d = this.dimension, p = this.rotation.padded, words = this.words;
+    const metric = this.options.metric;
+    const qg = this.qg, qr = this.qr, uq = this.uq, qcode = this.qcode, cosTab = this.cosTab;
+    // query in index geometry, rotated once
+    const qn0 = normAt(query, 0, d);
+    const inv = metric === "cosine" && qn0 > 0 ? 1 / qn0 : 1;
+    for (let i = 0; i < d; i++) qg[i] = query[i]! * inv;
+    this.rotation.apply(qg, 0, qr);
+    const qNorm = normAt(qg, 0, d);
+    if (metric === "dot") {
+      encodeSigns(qr, this.codeBits, qcode, 0);
+    }
+
+    // best-first walk to the nearest leaves
+    const chosen = this.nearestLeaves(qg, qNorm, probes);
+    const heap = this.heap;
+    heap.reset(rerank);
+    let worst = Infinity;
+    const live = this.source.liveMask();
+    let codesCompared = 0;
+    for (const leaf of chosen) {
+      let base: number, un: number;
+      if (metric === "dot") {
+        base = -dotAt(qg, 0, leaf.centroid, 0, d);
+        un = qNorm;
+      } else {
+        const rc = leaf.rotated!;
+        let s = 0;
+        for (let i = 0; i < p; i++) {
+          const v = qr[i]! - rc[i]!;
+          uq[i] = v;
+          s += v * v;
+        }
+        encodeSigns(uq, this.codeBits, qcode, 0);
+        base = s;
+        un = Math.sqrt(s);
+      }
+      if (filter === undefined) {
+        worst = scanLeaf(qcode, leaf.codes, words, leaf.rows, leaf.rnorms, leaf.size, live, cosTab, base, un, metric === "dot", heap, worst);
+        codesCompared += leaf.size;
+      } else {
+        const rows = leaf.rows, rn = leaf.rnorms;
+        for (let i = 0; i < leaf.size; i++) {
+          const row = rows[i]!;
+          if (live[row] !== 1 || !filter(row)) continue;
+          codesCompared++;
+          const h = hamming(qcode, 0, leaf.codes, i * words, words);
+          const r = rn[i]!;
+          const est = metric === "dot" ? base - un * r * cosTab[h]! : base + r * r - 2 * un * r * cosTab[h]!;
+          if (est < worst) {
+            heap.push(est, row);
+            worst = heap.worst;
+          }
+        }
+      }
+    }
+    const cand: number[] = [];
+    const ests: number[] = [];
+    heap.drain(cand, ests);
+    // exact rerank on full vectors
+    const data = this.source.store.data();
+    const fin = this.final;
+    fin.reset(k);
+    for (let i = 0; i < cand.length; i++) {
+      const row = cand[i]!;
+      fin.push(scoreAt(metric, query, qn0, data, row * d, this.source.norm(row), d), row);
+    }
+    const rowsOut: number[] = [];
+    const scores: number[] = [];
+    fin.drain(rowsOut, scores);
+    return {
+      rows: rowsOut,
+      distances: scores.map((s) => scoreToDistance(metric, s)),
+      route: "clustered",
+      stats: { leavesProbed: chosen.length, codesCompared, reranked: cand.length },
+    };
+  }
+
+  private nearestLeaves(q: Float32Array, qNorm: number, probes: number): TreeNode[] {
+    // Small priority queue over tree nodes; node counts are in the hundreds, so an array heap suffices.
+    const pq = this.leafHeap;
+    pq.length = 0;
+    const out: TreeNode[] = [];
+    const push = (node: TreeNode, score: number) => {
+      pq.push({ node, score });
+      let i = pq.length - 1;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (pq[parent]!.score <= pq[i]!.score) break;
+        [pq[parent], pq[i]] = [pq[i]!, pq[parent]!];
+        i = parent;
+      }
+    };
+    const pop = () => {
+      const top = pq[0]!;
+      const last = pq.pop()!;
+      if (pq.length > 0) {
+        pq[0] = last;
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1, r = l + 1;
+          let m = i;
+          if (l < pq.length && pq[l]!.score < pq[m]!.score) m = l;
+          if (r < pq.length && pq[r]!.score < pq[m]!.score) m = r;
+          if (m === i) break;
+          [pq[m], pq[i]] = [pq[i]!, pq[m]!];
+          i = m;
+        }
+      }
+      return top;
+    };
+    push(this.root, 0);
+    while (pq.length > 0 && out.length < probes) {
+      const { node } = pop();
+      if (node.children === null) out.push(node);
+      else for (const ch of node.children) push(ch, this.routeScore(q, qNorm, ch));
+    }
+    return out;
+  }
+
+  // ---- memory ------------------------------------------------------------------------------
+
+  /** Tree, codes and row maps on the heap. */
+  heapBytes(): number {
+    let bytes = 0;
+    const visit = (n: TreeNode) => {
+      bytes += 96 + n.centroid.byteLength;
+      if (n.children === null) bytes += n.rows.byteLength + n.codes.byteLength + n.rnorms.byteLength + (n.rotated?.byteLength ?? 0);
+      else n.children.forEach(visit);
+    };
+    visit(this.root);
+    bytes += (this.qg.byteLength + this.qr.byteLength + this.uq.byteLength + this.tmp.byteLength) + this.cosTab.byteLength;
+    if (this.owned) bytes += this.owned.norms.byteLength + this.owned.live.byteLength;
+    return bytes;
+  }
+
+  // ---- standalone API ----------------------------------------------------------------------
+
+  private ownedSource(): OwnedSource {
+    if (!this.owned) throw errors.invalidArgument("this index belongs to a collection; use the collection's methods");
+    return this.owned;
+  }
+
+  /** Standalone search: `{ id, distance }` with id the row position, ascending. */
+  searchVectors(query: ArrayLike<number>, k: number, options: ClusteredSearchOptions = {}): { id: number; distance: number }[] {
+    const q = this.checkQuery(query);
+    if (!Number.isInteger(k) || k < 1) throw errors.invalidArgument(`k must be a positive integer, got ${k}`);
+    const res = this.search(q, k, options);
+    return res.rows.map((id, i) => ({ id, distance: res.distances[i]! }));
+  }
+
+  private checkQuery(query: ArrayLike<number>): Float32Array {
+    if (query.length !== this.dimension) throw errors.dimensionMismatch(this.dimension, query.length);
+    const q = Float32Array.from(query);
+    for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i]!)) throw errors.nonFinite(i, query[i]!);
+    return q;
+  }
+
+  /** Standalone: append a vector after the build; returns its id. */
+  addVector(vector: ArrayLike<number>): number {
+    const src = this.ownedSource();
+    const v = this.checkQuery(vector);
+    src.store.reserve(1);
+    const row = src.store.append(v);
+    src.grow(row + 1);
+    src.norms[row] = normAt(v, 0, v.length);
+    src.live[row] = 1;
+    this.add(row);
+    return row;
+  }
+
+  /** Standalone: delete by id; returns whether it was live. */
+  deleteVector(id: number): boolean {
+    const src = this.ownedSource();
+    if (!src.isLive(id)) return false;
+    src.live[id] = 0;
+    return true;
+  }
+
+  get size(): number {
+    const src = this.ownedSource();
+    let n = 0;
+    for (let r = 0; r < src.store.length; r++) if (src.isLive(r)) n++;
+    return n;
+  }
+
+  isUsingMmap(): boolean {
+    return this.source.store.kind === "mmap";
+  }
+
+  memoryUsage(): { indexBytes: number; vectorHeapBytes: number; vectorMappedBytes: number; heapBytes: number } {
+    const indexBytes = this.heapBytes();
+    const vectorHeapBytes = this.source.store.heapBytes();
+    return { indexBytes, vectorHeapBytes, vectorMappedBytes: this.source.store.mappedBytes(), heapBytes: indexBytes + vectorHeapBytes };
+  }
+
+  /** Heap bytes: tree, codes, id maps, and vectors when they are in RAM. Mapped vectors are in memoryUsage(). */
+  memoryUsageBytes(): number {
+    return this.memoryUsage().heapBytes;
+  }
+
+  /**
+   * Move the full vectors to a new vector file at `path` (and the index
+   * structure beside it at `path.idx`), then read them through a mapping.
+   */
+  useMmapStorage(path: string): void {
+    const src = this.ownedSource();
+    if (this.isUsingMmap()) throw errors.invalidArgument(`index already uses mmap storage (${this.mmapPath})`);
+    if (typeof path !== "string" || path.length === 0) throw errors.invalidArgument("path must be a non-empty string");
+    const n = src.store.length, d = this.dimension;
+    const file = VectorFile.create(path, d, Math.max(1, n));
+    try {
+      file.writeRows(0, src.store.data().subarray(0, n * d));
+      file.sync(n);
+      const store = new MmapVectorStore(file, n);
+      this.writeIndexFile(`${path}.idx`);
+      src.store = store;
+      this.mmapPath = path;
+    } catch (e) {
+      file.close();
+      throw e instanceof VqliteError ? e : errors.io(`moving vectors to ${path}`, e);
+    }
+  }
+
+  /** Standalone, mmap-backed: make added vectors and the current tree durable. */
+  save(): void {
+    const src = this.ownedSource();
+    if (!this.mmapPath || !(src.store instanceof MmapVectorStore)) throw errors.invalidArgument("save() needs mmap storage: call useMmapStorage(path) first");
+    src.store.sync();
+    this.writeIndexFile(`${this.mmapPath}.idx`);
+  }
+
+  private writeIndexFile(file: string): void {
+    const w = new ByteWriter(1 << 16);
+    const src = this.ownedSource();
+    w.string(src.metric);
+    w.u8array(src.live.subarray(0, src.store.length));
+    this.serialize(w);
+    writeSnapshotFile(file, w.finish());
+  }
+
+  /** Reopen an index saved by useMmapStorage(path) / save(), without rebuilding. */
+  static open(path: string): ClusteredIndex {
+    const r = readSnapshotFile(`${path}.idx`);
+    const metric = r.string() as Metric;
+    if (!METRICS.includes(metric)) throw errors.corrupt(`${path}.idx`, "unknown metric");
+    const live = r.u8array();
+    const store = MmapVectorStore.open(path, undefined, undefined);
+    if (store.length !== live.length) {
+      store.close();
+      throw errors.corrupt(path, `vector file holds ${store.length} rows, the index expects ${live.length}`);
+    }
+    const source = new OwnedSource(store, metric);
+    source.live.set(live);
+    try {
+      const index = ClusteredIndex.deserialize(r, source);
+      index.owned = source;
+      index.mmapPath = path;
+      return index;
+    } catch (e) {
+      store.close();
+      if (e instanceof VqliteError) throw e;
+      throw errors.corrupt(`${path}.idx`, (e as Error).message);
+    }
+  }
+
+  // ---- persistence -------------------------------------------------------------------------
+
+  serialize(w: ByteWriter): void {
+    const o = this.options;
+    w.u32(1); // format version of the index section
+    w.u32(this.dimension).u32(o.branchingFactor).u32(o.maxLeafSize).u32(o.maxIterations).f64(o.seed).string(o.metric).u32(this.splits);
+    const visit = (n: TreeNode) => {
+      w.f32array(n.centroid);
+      w.f64(n.radius);
+      if (n.children === null) {
+        w.u8(1).u32(n.size).f64(n.splitAt);
+        w.u32array(new Uint32Array(n.rows.buffer, n.rows.byteOffset, n.size));
+        w.u32array(new Uint32Array(n.codes.buffer, n.codes.byteOffset, n.size * this.words));
+        w.f32array(n.rnorms.subarray(0, n.size));
+      } else {
+        w.u8(0).u32(n.children.length);
+        n.children.forEach(visit);
+      }
+    };
+    visit(this.root);
+  }
+
+  static deserialize(r: ByteReader, source: RowSource): ClusteredIndex {
+    const version = r.u32();
+    if (version !== 1) throw new RangeError(`unsupported clustered index version ${version}`);
+    const dimension = r.u32();
+    if (dimension !== source.store.dimension) throw new RangeError("index dimension does not match the vectors");
+    const options: ClusteredOptions = {
+      branchingFactor: r.u32(),
+      maxLeafSize: r.u32(),
+      maxIterations: r.u32(),
+      seed: r.f64(),
+      metric: r.string() as Metric,
+    };
+    const index = new ClusteredIndex(source, options);
+    index.splits = r.u32();
+    const words = index.words;
+    const read = (): TreeNode => {
+      const centroid = r.f32array();
+      if (centroid.length !== dimension) throw new RangeError("centroid has the wrong dimension");
+      const node = new TreeNode(centroid);
+      node.radius = r.f64();
+      if (r.u8() === 1) {
+        node.size = r.u32();
+        node.splitAt = r.f64();
+        node.rows = new Int32Array(r.u32array().buffer);
+        node.codes = new Int32Array(r.u32array().buffer);
+        node.rnorms = r.f32array();
+        if (node.rows.length !== node.size || node.codes.length !== node.size * words || node.rnorms.length !== node.size) {
+          throw new RangeError("leaf arrays have the wrong length");
+        }
+        for (let i = 0; i < node.size; i++) if (node.rows[i]! < 0 || node.rows[i]! >= source.store.length) throw new RangeError("leaf row out of range");
+        node.rotated = new Float32Array(index.rotation.padded);
+        index.rotation.apply(centroid, 0, node.rotated);
+      } else {
+        const n = r.u32();
+        node.children = [];
+        for (let i = 0; i < n; i++) node.children.push(read());
+      }
+      return node;
+    };
+    index.root = read();
+    index.leafCountCache = -1;
+    return index;
+  }
+}
+
+function resolveOptions(o: ClusteredOptions, sourceMetric: Metric): ResolvedOptions {
+  const check = (name: string, v: number | undefined, def: number, min: number, max: number) => {
+    const x = v ?? def;
+    if (!Number.isInteger(x) || x < min || x > max) throw errors.invalidConfig(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+    return x;
+  };
+  const metric = o.metric ?? sourceMetric;
+  if (metric !== sourceMetric) throw errors.invalidConfig(`index metric ${metric} differs from the collection's ${sourceMetric}`);
+  return {
+    branchingFactor: check("branchingFactor", o.branchingFactor, 10, 2, 256),
+    maxLeafSize: check("maxLeafSize", o.maxLeafSize, 1000, 1, 1 << 24),
+    maxIterations: check("maxIterations", o.maxIterations, 20, 1, 1000),
+    seed: check("seed", o.seed, 42, 0, 2 ** 31),
+    metric,
+  };
+}
+
+/** `count` distinct positions from [0, n), deterministic for a seed. */
+function samplePositions(n: number, count: number, seed: number): Int32Array {
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < count; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    const j = i + (s % (n - i));
+    const t = idx[i]!;
+    idx[i] = idx[j]!;
+    idx[j] = t;
+  }
+  return idx.subarray(0, count);
+}
+
+/**
+ * The hot loop: estimate the distance of every live point of a leaf from its
+ * code and keep the best in `heap`. A small function of typed arrays only, so
+ * the JIT compiles it tightly. Returns the heap's new admission threshold.
+ */
+function scanLeaf(
+  qcode: Int32Array,
+  codes: Int32Array,
+  words: number,
+  rows: Int32Array,
+  rnorms: Float32Array,
+  size: number,
+  live: Uint8Array,
+  cosTab: Float64Array,
+  base: number,
+  un: number,
+  isDot: boolean,
+  heap: TopK,
+  worst: number,
+): number {
+  const twoUn = 2 * un;
+  for (let i = 0, o = 0; i < size; i++, o += words) {
+    const row = rows[i]!;
+    if (live[row] !== 1) continue;
+    let h = 0;
+    for (let w = 0; w < words; w++) {
+      let x = qcode[w]! ^ codes[o + w]!;
+      x = (x - ((x >>> 1) & 0x55555555)) | 0;
+      x = ((x & 0x33333333) + ((x >>> 2) & 0x33333333)) | 0;
+      x = (x + (x >>> 4)) & 0x0f0f0f0f;
+      h = (h + (Math.imul(x, 0x01010101) >>> 24)) | 0;
+    }
+    const r = rnorms[i]!;
+    const est = isDot ? base - un * r * cosTab[h]! : base + r * (r - twoUn * cosTab[h]!);
+    if (est < worst) {
+      heap.push(est, row);
+      worst = heap.worst;
+    }
+  }
+  return worst;
+}

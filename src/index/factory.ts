@@ -1,0 +1,50 @@
+/**
+ * Which index a collection config asks for, created over the collection's rows,
+ * and restored from a snapshot section.
+ */
+import type { IndexConfig } from "../collection/config";
+import { errors } from "../errors";
+import type { ByteReader, ByteWriter } from "../storage/binary";
+import { ClusteredIndex } from "./clustered";
+import { FlatIndex } from "./flat";
+import type { RowSource, VectorIndex } from "./types";
+
+const TAG = { flat: 0, clustered: 1, hnsw: 2 } as const;
+
+export function createIndex(config: IndexConfig, source: RowSource): VectorIndex {
+  switch (config.type) {
+    case "flat":
+      return new FlatIndex(source);
+    case "clustered":
+      return new ClusteredIndex(source, {
+        branchingFactor: config.branchingFactor,
+        maxLeafSize: config.maxLeafSize,
+        maxIterations: config.maxIterations,
+        seed: config.seed,
+      });
+    case "hnsw":
+      throw errors.notAvailable("the HNSW index");
+    default: {
+      const never: never = config;
+      throw errors.invalidConfig(`unknown index ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+export function writeIndexSection(w: ByteWriter, index: VectorIndex): void {
+  w.u8(TAG[index.type]);
+  index.serialize(w);
+}
+
+/**
+ * Restore the index saved in a snapshot. A section of another type than the
+ * config asks for (the config changed) yields a fresh index, rebuilt.
+ */
+export function readIndexSection(r: ByteReader, config: IndexConfig, source: RowSource): VectorIndex {
+  const tag = r.u8();
+  if (tag === TAG.clustered && config.type === "clustered") return ClusteredIndex.deserialize(r, source);
+  if (tag !== TAG.flat && tag !== TAG.clustered && tag !== TAG.hnsw) throw new RangeError(`unknown index section ${tag}`);
+  const index = createIndex(config, source);
+  index.rebuild();
+  return index;
+}

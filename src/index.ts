@@ -29,3 +29,5 @@ export type { Metric } from "./index/distance";
 export type { VectorStore } from "./storage/vector_store";
 export { MemoryVectorStore } from "./storage/vector_store";
 export { MmapVectorStore } from "./storage/vector_file";
+export { ClusteredIndex } from "./index/clustered";
+export type { ClusteredOptions, ClusteredSearchOptions } from "./index/clustered";

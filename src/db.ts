@@ -11,9 +11,12 @@
  */
 import * as path from "node:path";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
-import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions } from "./collection/config";
+import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type StorageKind } from "./collection/config";
 import { decodeLogEntry, encodeLogEntry, type LogEntry, type Mutation } from "./collection/mutation";
 import { errors, VqliteError } from "./errors";
+import { executeScript, executeStatement, type Row, type StatementResult } from "./query/executor";
+import { parse } from "./query/parser";
+import type { Params } from "./query/values";
 import { ByteWriter } from "./storage/binary";
 import { ensureDirectory, fileExists, listDirectory, removeFile } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
@@ -114,6 +117,7 @@ export class Database implements CollectionHost, Disposable {
       throw errors.collectionExists(name);
     }
     const config = resolveConfig(options);
+    if (config.quantization !== "none") throw errors.notAvailable(`${config.quantization} quantization`);
     if (config.storage === "mmap" && this.path === null) {
       throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
     }
@@ -177,13 +181,16 @@ export class Database implements CollectionHost, Disposable {
     this.afterCommit();
   }
 
-  vacuum(c: Collection): VacuumResult {
+  vacuum(c: Collection, storage: StorageKind = c.config.storage): VacuumResult {
     const entry = this.entries.get(c.name)!;
-    if (this.path === null) return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())));
+    if (this.path === null) {
+      if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
+      return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())));
+    }
     const file = VectorFile.create(this.file(`${c.name}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
     let result: VacuumResult;
     try {
-      const target: VectorStore = c.config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
+      const target: VectorStore = storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
       result = c.compactInto(target);
     } catch (e) {
       file.close();
@@ -232,6 +239,27 @@ export class Database implements CollectionHost, Disposable {
     this.wal.reset();
     this.checkpointDue = false;
     this.removeUnreferenced(manifest);
+  }
+
+  // ---- VQL ---------------------------------------------------------------------------------
+
+  /**
+   * Run every VQL statement in `text`, returning one result per statement.
+   * `$name` parameters are bound from `params` (a Float32Array query needs no formatting).
+   * Stops at the first error, which is thrown with its line and column; the
+   * statements before it stay applied, the failing one changes nothing.
+   */
+  exec(text: string, params: Params = {}): StatementResult[] {
+    this.assertOpen();
+    return executeScript(this, text, { params });
+  }
+
+  /** Run exactly one statement and return its rows (empty for writes). */
+  query(text: string, params: Params = {}): Row[] {
+    this.assertOpen();
+    const statements = parse(text);
+    if (statements.length !== 1) throw errors.invalidArgument(`query() runs exactly one statement, got ${statements.length}: use exec() for scripts`);
+    return executeStatement(this, statements[0]!, { params }).rows ?? [];
   }
 
   close(): void {
@@ -288,12 +316,15 @@ export class Database implements CollectionHost, Disposable {
       return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null };
     }
     const vecPath = this.file(`${name}.${lsn}.vec`);
-    if (config.storage === "mmap") {
-      const store = MmapVectorStore.create(vecPath, config.dimension, 1024);
-      return { collection: new Collection(name, config, store, this), file: store.file };
-    }
     const file = VectorFile.create(vecPath, config.dimension, 1024);
-    return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file };
+    try {
+      const store = config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(config.dimension);
+      return { collection: new Collection(name, config, store, this), file };
+    } catch (e) {
+      file.close();
+      removeFile(vecPath);
+      throw e;
+    }
   }
 
   private removeEntry(name: string): void {

@@ -31,3 +31,6 @@ export { MemoryVectorStore } from "./storage/vector_store";
 export { MmapVectorStore } from "./storage/vector_file";
 export { ClusteredIndex } from "./index/clustered";
 export type { ClusteredOptions, ClusteredSearchOptions } from "./index/clustered";
+export type { StatementResult, Row, ExecOptions } from "./query/executor";
+export type { Params } from "./query/values";
+export { parse } from "./query/parser";

@@ -13,7 +13,7 @@ import { FlatIndex } from "../index/flat";
 import type { IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "../index/types";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
-import type { CollectionConfig } from "./config";
+import type { CollectionConfig, StorageKind } from "./config";
 import type { Mutation } from "./mutation";
 import {
   validateId,
@@ -99,7 +99,7 @@ export interface CollectionHost {
   journal(c: Collection, mutations: readonly Mutation[]): void;
   /** Called after a journaled write was applied (auto-checkpoint hook). */
   committed(c: Collection): void;
-  vacuum(c: Collection): VacuumResult;
+  vacuum(c: Collection, storage?: StorageKind): VacuumResult;
 }
 
 const ID_OVERHEAD = 56; // JS string header + map entry, roughly
@@ -126,15 +126,22 @@ export class Collection implements RowSource {
   private exact: FlatIndex;
   index: VectorIndex;
 
+  private currentConfig: CollectionConfig;
+
   constructor(
     readonly name: string,
-    readonly config: CollectionConfig,
+    config: CollectionConfig,
     public store: VectorStore,
     private readonly host: CollectionHost,
   ) {
     if (store.dimension !== config.dimension) throw errors.invalidConfig("store dimension does not match config");
+    this.currentConfig = config;
     this.exact = new FlatIndex(this);
     this.index = createIndex(config.index, this);
+  }
+
+  get config(): CollectionConfig {
+    return this.currentConfig;
   }
 
   get dimension(): number {
@@ -250,9 +257,12 @@ export class Collection implements RowSource {
   }
 
   update(id: string, changes: ItemUpdate): void {
+    this.updateMany([id], changes);
+  }
+
+  /** Apply the same changes to several items as one atomic group; every id must exist. */
+  updateMany(ids: Iterable<string>, changes: ItemUpdate): number {
     this.host.assertUsable(this);
-    validateId(id);
-    if (!this.rowOf.has(id)) throw errors.unknownId(id);
     if (changes === null || typeof changes !== "object") throw errors.invalidArgument("update needs { vector?, payload?, sparse? }");
     const vector = changes.vector === undefined ? null : validateVector(changes.vector, this.dimension, this.config.normalize);
     const payload = "payload" in changes ? validatePayload(changes.payload) : undefined;
@@ -260,7 +270,17 @@ export class Collection implements RowSource {
     if (vector === null && payload === undefined && sparse === undefined) {
       throw errors.invalidArgument("update needs at least one of vector, payload, sparse");
     }
-    this.write([{ kind: "update", id, vector, payload, sparse }]);
+    const muts: Mutation[] = [];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      validateId(id);
+      if (!this.rowOf.has(id)) throw errors.unknownId(id);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      muts.push({ kind: "update", id, vector, payload, sparse });
+    }
+    this.write(muts);
+    return muts.length;
   }
 
   /** Delete one item; returns whether it existed. */
@@ -288,6 +308,13 @@ export class Collection implements RowSource {
   vacuum(): VacuumResult {
     this.host.assertUsable(this);
     return this.host.vacuum(this);
+  }
+
+  /** Move the vectors to RAM or to an mmap file (compacting them on the way). */
+  setStorage(storage: StorageKind): VacuumResult {
+    this.host.assertUsable(this);
+    if (storage !== "memory" && storage !== "mmap") throw errors.invalidConfig(`storage must be memory or mmap, got ${JSON.stringify(storage)}`);
+    return this.host.vacuum(this, storage);
   }
 
   private atIndex<T>(i: number, fn: () => T): T {
@@ -552,6 +579,7 @@ export class Collection implements RowSource {
    * Only live rows survive; row numbers change.
    */
   compactInto(target: VectorStore): VacuumResult {
+    if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
     const n = this.store.length;
     const before = n;
     target.reserve(this.liveRows);

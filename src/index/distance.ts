@@ -75,7 +75,8 @@ export function scoreAt(
 
 /** Convert an internal score to the public distance. */
 export function scoreToDistance(metric: Metric, score: number): number {
-  return metric === "l2" ? Math.sqrt(Math.max(0, score)) : score;
+  // l2 takes the root; cosine is clamped at 0, where float rounding can land just below it
+  return metric === "l2" ? Math.sqrt(Math.max(0, score)) : metric === "cosine" ? Math.max(0, score) : score;
 }
 
 /** Reference implementation for tests: plain loops, no tricks. */

@@ -1,0 +1,325 @@
+/**
+ * Runs VQL statements against a database. Each statement is one atomic
+ * write (or a read); a failing statement changes nothing. Errors carry the
+ * line and column of the part of the statement they are about.
+ */
+import * as path from "node:path";
+import type { Collection, Item, SearchReport } from "../collection/collection";
+import type { IndexConfig } from "../collection/config";
+import type { Payload } from "../collection/validate";
+import type { Database } from "../db";
+import { errors, VqliteError } from "../errors";
+import { readDataFile, writeDataFile } from "../storage/data_files";
+import { assertNever, type InsertRow, type NameRef, type Statement } from "./ast";
+import { formatCsv, formatJsonl, formatOf, parseCsv, parseFvecs, parseJsonl, type ExportedItem } from "./copy_formats";
+import { compileFilter, exactIds } from "./filter";
+import { parse } from "./parser";
+import { at, evaluate, evaluateInteger, evaluateString, typeError, type Params } from "./values";
+
+export type Row = Record<string, unknown>;
+
+export interface StatementResult {
+  /** The statement's name: "SEARCH", "INSERT", "CREATE COLLECTION", … */
+  readonly statement: string;
+  readonly rows?: Row[];
+  /** Items written, deleted or matched (writes). */
+  readonly count?: number;
+  readonly message?: string;
+  /** How a SEARCH was answered, and the work it did. */
+  readonly route?: string;
+  readonly stats?: Record<string, number>;
+  readonly ms: number;
+}
+
+export interface ExecOptions {
+  readonly params?: Params;
+  /** Long work (COPY, BUILD INDEX, VACUUM) reports progress here. */
+  readonly onProgress?: (label: string, done: number, total: number) => void;
+}
+
+const NAMES: Record<Statement["kind"], string> = {
+  createCollection: "CREATE COLLECTION",
+  dropCollection: "DROP COLLECTION",
+  showCollections: "SHOW COLLECTIONS",
+  describe: "DESCRIBE",
+  insert: "INSERT",
+  update: "UPDATE",
+  delete: "DELETE",
+  select: "SELECT",
+  search: "SEARCH",
+  alterStorage: "ALTER COLLECTION",
+  buildIndex: "BUILD INDEX",
+  copyFrom: "COPY",
+  copyTo: "COPY",
+  checkpoint: "CHECKPOINT",
+  vacuum: "VACUUM",
+};
+
+export function statementName(s: Statement): string {
+  if (s.kind === "insert") return s.mode === "insert" ? "INSERT" : "UPSERT";
+  if (s.kind === "search" && s.explain) return "EXPLAIN";
+  return NAMES[s.kind];
+}
+
+function collectionOf(db: Database, ref: NameRef): Collection {
+  return at(ref, () => db.collection(ref.name));
+}
+
+export function describeIndex(ix: IndexConfig): string {
+  switch (ix.type) {
+    case "flat":
+      return "flat";
+    case "clustered":
+      return `clustered(branching ${ix.branchingFactor ?? 10}, leaf_size ${ix.maxLeafSize ?? 1000}, iterations ${ix.maxIterations ?? 20})`;
+    case "hnsw":
+      return `hnsw(m ${ix.m ?? 16}, ef_construction ${ix.efConstruction ?? 200}, ef_search ${ix.efSearch ?? 64})`;
+    default:
+      return assertNever(ix);
+  }
+}
+
+function ids(c: Collection, where: Parameters<typeof compileFilter>[0] | undefined, params: Params): string[] {
+  if (!where) return [...c.keys()];
+  const exact = exactIds(where, params);
+  if (exact) return exact.filter((id) => c.has(id));
+  const keep = compileFilter(where, params);
+  const out: string[] = [];
+  for (const id of c.keys()) if (keep(c.payloadOf(c.rowOfId(id)!), id)) out.push(id);
+  return out;
+}
+
+export function executeStatement(db: Database, stmt: Statement, options: ExecOptions = {}): StatementResult {
+  // every error a statement raises carries a position: its own, or the statement's start
+  return at(stmt, () => runStatement(db, stmt, options));
+}
+
+function runStatement(db: Database, stmt: Statement, options: ExecOptions): StatementResult {
+  const params = options.params ?? {};
+  const progress = options.onProgress;
+  const t0 = performance.now();
+  const done = (r: Omit<StatementResult, "ms" | "statement">): StatementResult => ({
+    statement: statementName(stmt),
+    ...r,
+    ms: +(performance.now() - t0).toFixed(3),
+  });
+  switch (stmt.kind) {
+    case "createCollection": {
+      const index = stmt.index as IndexConfig | undefined;
+      const existed = db.hasCollection(stmt.collection.name);
+      at(stmt.collection, () =>
+        db.createCollection(stmt.collection.name, {
+          dimension: stmt.dimension,
+          metric: stmt.metric,
+          normalize: stmt.normalize,
+          storage: stmt.storage,
+          index,
+          quantization: stmt.quantization,
+          ifNotExists: stmt.ifNotExists,
+        }),
+      );
+      return done({ count: 0, message: existed ? `collection ${stmt.collection.name} already exists` : `created ${stmt.collection.name}` });
+    }
+    case "dropCollection": {
+      const dropped = at(stmt.collection, () => db.dropCollection(stmt.collection.name, { ifExists: stmt.ifExists }));
+      return done({ message: dropped ? `dropped ${stmt.collection.name}` : `no collection ${stmt.collection.name}` });
+    }
+    case "showCollections": {
+      const rows = db.listCollections().map((name) => {
+        const c = db.collection(name);
+        return { name, dimension: c.dimension, metric: c.metric, storage: c.config.storage, index: c.config.index.type, count: c.count() };
+      });
+      return done({ rows });
+    }
+    case "describe": {
+      const c = collectionOf(db, stmt.collection);
+      const m = c.memoryUsage();
+      return done({
+        rows: [
+          {
+            name: c.name,
+            dimension: c.dimension,
+            metric: c.metric,
+            normalize: c.config.normalize,
+            storage: c.config.storage,
+            index: describeIndex(c.config.index),
+            quantization: c.config.quantization,
+            count: c.count(),
+            heapBytes: m.heapBytes,
+            indexBytes: m.indexBytes,
+            mappedBytes: m.vectorMappedBytes,
+          },
+        ],
+      });
+    }
+    case "insert": {
+      const c = collectionOf(db, stmt.collection);
+      const items: Item[] = stmt.rows.map((r) => {
+        const id = at(r.id, () => evaluate(r.id, params));
+        const vector = at(r.vector, () => evaluate(r.vector, params));
+        const payload = at(r.payload, () => evaluate(r.payload, params));
+        return { id: id as string, vector: vector as number[], payload: payload as Payload, _row: r } as Item;
+      });
+      // validate each row at its own position, then write all rows as one group
+      const n = atRows(stmt.rows, () => (stmt.mode === "insert" ? c.insertMany(items) : c.upsertMany(items)));
+      return done({ count: n });
+    }
+    case "update": {
+      const c = collectionOf(db, stmt.collection);
+      const changes: { payload?: Payload; vector?: number[] } = {};
+      if (stmt.payload) changes.payload = at(stmt.payload, () => evaluate(stmt.payload!, params)) as Payload;
+      if (stmt.vector) changes.vector = at(stmt.vector, () => evaluate(stmt.vector!, params)) as number[];
+      const targets = ids(c, stmt.where, params);
+      const n = targets.length === 0 ? 0 : at(stmt.payload ?? stmt.vector ?? stmt, () => c.updateMany(targets, changes));
+      return done({ count: n });
+    }
+    case "delete": {
+      const c = collectionOf(db, stmt.collection);
+      return done({ count: c.deleteMany(ids(c, stmt.where, params)) });
+    }
+    case "select": {
+      const c = collectionOf(db, stmt.collection);
+      const limit = stmt.limit ? evaluateInteger(stmt.limit, params, "LIMIT", 0, Number.MAX_SAFE_INTEGER) : Infinity;
+      const keep = stmt.where ? compileFilter(stmt.where, params) : null;
+      const rows: Row[] = [];
+      for (const id of c.keys()) {
+        if (rows.length >= limit) break;
+        const rowNo = c.rowOfId(id)!;
+        const payload = c.payloadOf(rowNo);
+        if (keep && !keep(payload, id)) continue;
+        const row: Row = {};
+        for (const col of stmt.columns) {
+          if (col === "id") row.id = id;
+          else if (col === "payload") row.payload = payload;
+          else row.vector = Array.from(c.store.get(rowNo));
+        }
+        rows.push(row);
+      }
+      return done({ rows });
+    }
+    case "search": {
+      const c = collectionOf(db, stmt.collection);
+      const k = evaluateInteger(stmt.limit, params, "LIMIT");
+      const type = c.config.index.type;
+      const o = stmt.options;
+      if ((o.probes || o.rerank) && type !== "clustered") {
+        throw typeError(`PROBES and RERANK apply to a clustered index; ${c.name} has a ${type} index`, (o.probes ?? o.rerank)!);
+      }
+      if (o.ef && type !== "hnsw") throw typeError(`EF applies to an HNSW index; ${c.name} has a ${type} index`, o.ef);
+      const searchOptions = {
+        k,
+        filter: stmt.where ? compileFilter(stmt.where, params) : undefined,
+        probes: o.probes ? evaluateInteger(o.probes, params, "PROBES") : undefined,
+        rerankFactor: o.rerank ? evaluateInteger(o.rerank, params, "RERANK") : undefined,
+        ef: o.ef ? evaluateInteger(o.ef, params, "EF") : undefined,
+        exact: o.exact,
+      };
+      let report: SearchReport;
+      if (stmt.near.kind === "id") {
+        const id = evaluateString(stmt.near.value, params, "NEAR ID");
+        const item = at(stmt.near.value, () => {
+          const got = c.get(id);
+          if (!got) throw errors.unknownId(id);
+          return got;
+        });
+        report = c.searchWithReport(item.vector, searchOptions);
+      } else {
+        const v = at(stmt.near.value, () => evaluate(stmt.near.value, params));
+        report = at(stmt.near.value, () => c.searchWithReport(v as number[], searchOptions));
+      }
+      if (stmt.explain) {
+        return done({
+          rows: [{ route: report.route, index: describeIndex(c.config.index), k, results: report.hits.length, ...report.stats }],
+          route: report.route,
+          stats: report.stats,
+        });
+      }
+      return done({ rows: report.hits.map((h) => ({ id: h.id, distance: h.distance, payload: h.payload })), route: report.route });
+    }
+    case "alterStorage": {
+      const c = collectionOf(db, stmt.collection);
+      if (c.config.storage === stmt.storage) return done({ message: `${c.name} already uses ${stmt.storage} storage` });
+      progress?.("ALTER", 0, 1);
+      const r = at(stmt.collection, () => c.setStorage(stmt.storage));
+      progress?.("ALTER", 1, 1);
+      return done({ message: `${c.name} now uses ${stmt.storage} storage`, count: c.count(), rows: [{ ...r }] });
+    }
+    case "buildIndex": {
+      const c = collectionOf(db, stmt.collection);
+      progress?.("BUILD INDEX", 0, 1);
+      c.rebuildIndex();
+      progress?.("BUILD INDEX", 1, 1);
+      return done({ message: `rebuilt the ${c.config.index.type} index of ${c.name}`, count: c.count() });
+    }
+    case "copyFrom": {
+      const c = collectionOf(db, stmt.collection);
+      const file = path.resolve(evaluateString(stmt.file, params, "COPY's file"));
+      const format = at(stmt.file, () => formatOf(file));
+      const report = progress ? (d: number, t: number) => progress("COPY", d, t) : undefined;
+      const items = at(stmt.file, () => {
+        const bytes = readDataFile(file);
+        if (format === "fvecs") return parseFvecs(file, bytes, report);
+        const text = new TextDecoder().decode(bytes);
+        return format === "csv" ? parseCsv(file, text, report) : parseJsonl(file, text, report);
+      });
+      const n = at(stmt.file, () => c.insertMany(items));
+      progress?.("COPY", 1, 1);
+      return done({ count: n, message: `copied ${n} items from ${file}` });
+    }
+    case "copyTo": {
+      const c = collectionOf(db, stmt.collection);
+      const file = path.resolve(evaluateString(stmt.file, params, "COPY's file"));
+      const format = at(stmt.file, () => formatOf(file));
+      if (format === "fvecs" || file.endsWith(".gz")) throw typeError("COPY TO writes .jsonl or .csv", stmt.file);
+      const items = (function* (): Generator<ExportedItem> {
+        for (const it of c) yield { id: it.id, vector: it.vector, payload: it.payload };
+      })();
+      at(stmt.file, () => writeDataFile(file, format === "csv" ? formatCsv(items) : formatJsonl(items)));
+      return done({ count: c.count(), message: `copied ${c.count()} items to ${file}` });
+    }
+    case "checkpoint":
+      db.checkpoint();
+      return done({ message: "checkpoint done" });
+    case "vacuum": {
+      const c = collectionOf(db, stmt.collection);
+      progress?.("VACUUM", 0, 1);
+      const r = c.vacuum();
+      progress?.("VACUUM", 1, 1);
+      return done({ rows: [{ removedRows: r.removedRows, reclaimedBytes: r.reclaimedBytes }], count: r.removedRows });
+    }
+    default:
+      return assertNever(stmt);
+  }
+}
+
+/**
+ * Errors about one item of a multi-row INSERT ("item N: …" from the collection)
+ * point at the part of that row they are about: its vector, payload or id.
+ */
+function atRows<T>(rows: readonly InsertRow[], fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof VqliteError && e.line === undefined) {
+      const m = /^item (\d+): /.exec(e.message);
+      const row = rows[m ? Number(m[1]) : 0];
+      if (row) {
+        const msg = m ? e.message.slice(m[0].length) : e.message;
+        const part = ["DIMENSION_MISMATCH", "NON_FINITE_VALUE", "INVALID_VECTOR"].includes(e.code)
+          ? row.vector
+          : e.code === "INVALID_PAYLOAD"
+            ? row.payload
+            : e.code === "INVALID_ID" || e.code === "DUPLICATE_ID"
+              ? row.id
+              : row;
+        throw new VqliteError(e.code, `${msg} at line ${part.pos.line}, column ${part.pos.column}`, part.pos, { cause: e });
+      }
+    }
+    throw e;
+  }
+}
+
+/** Parse and run every statement in `text`; stops at (and throws) the first error. */
+export function executeScript(db: Database, text: string, options: ExecOptions = {}): StatementResult[] {
+  const statements = parse(text);
+  return statements.map((s) => executeStatement(db, s, options));
+}

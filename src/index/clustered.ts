@@ -21,6 +21,7 @@ import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, l2sqAt, METRICS, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
 import { FlatIndex } from "./flat";
 import { nearestCentroid, trainCentroids } from "./kmeans";
+import { samplePositions } from "./random";
 import { HadamardRotation } from "./rotation";
 import { TopK } from "./topk";
 import type { IndexSearchOptions, IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
@@ -262,13 +263,10 @@ export class ClusteredIndex implements VectorIndex {
     const d = this.dimension;
     const splitSeed = (seed * 31 + this.splits++ * 7919 + depth) >>> 0;
     // training sample in index geometry
-    const sampleRows = rows;
-    const geo = new Float32Array(Math.min(rows.length, TRAIN_PER_CENTROID * branchingFactor) * d);
-    const picked = samplePositions(sampleRows.length, geo.length / d, splitSeed);
-    for (let i = 0; i < picked.length; i++) this.load(sampleRows[picked[i]!]!, geo.subarray(i * d, i * d + d));
-    const all = new Int32Array(picked.length);
-    for (let i = 0; i < all.length; i++) all[i] = i;
-    const centroids = trainCentroids(geo, d, all, { k: branchingFactor, maxIterations, seed: splitSeed, perCentroid: TRAIN_PER_CENTROID });
+    const picked = samplePositions(rows.length, TRAIN_PER_CENTROID * branchingFactor, splitSeed);
+    const sample = new Float32Array(picked.length * d);
+    for (let i = 0; i < picked.length; i++) this.load(rows[picked[i]!]!, sample.subarray(i * d, i * d + d));
+    const centroids = trainCentroids(sample, d, { k: branchingFactor, maxIterations, seed: splitSeed });
     const k = centroids.length / d;
     const assign = new Int32Array(rows.length);
     const counts = new Int32Array(k);
@@ -812,25 +810,6 @@ function resolveOptions(o: ClusteredOptions, sourceMetric: Metric): ResolvedOpti
     seed: check("seed", o.seed, 42, 0, 2 ** 31),
     metric,
   };
-}
-
-/** `count` distinct positions from [0, n), deterministic for a seed. */
-function samplePositions(n: number, count: number, seed: number): Int32Array {
-  const idx = new Int32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const j = i + (s % (n - i));
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-  }
-  return idx.subarray(0, count);
 }
 
 /**

@@ -6,40 +6,25 @@
  */
 import { kmeans } from "ml-kmeans";
 import { l2sqAt } from "./distance";
+import { xorshift32 } from "./random";
 
 export interface TrainOptions {
   readonly k: number;
   readonly maxIterations: number;
   readonly seed: number;
-  readonly perCentroid?: number;
 }
 
 /**
- * Train k centroids over the points `rows` (indices into `data` at stride `dim`).
- * Returns a flat Float32Array of k' × dim centroids (k' ≤ k when there are fewer distinct points).
+ * Train up to k centroids over a training sample (flat rows at stride `dim`,
+ * already drawn by the caller). Returns a flat Float32Array of k' × dim
+ * centroids (k' ≤ k when there are fewer distinct points).
  */
-export function trainCentroids(data: Float32Array, dim: number, rows: Int32Array, opts: TrainOptions): Float32Array {
-  const k = Math.min(opts.k, rows.length);
-  const cap = (opts.perCentroid ?? 256) * k;
+export function trainCentroids(sampleRows: Float32Array, dim: number, opts: TrainOptions): Float32Array {
+  const n = sampleRows.length / dim;
+  const k = Math.min(opts.k, n);
   // Float64Array rows with an unrolled distance run ml-kmeans ~1.4× faster than number[] rows.
   const sample: Float64Array[] = [];
-  // deterministic sample: a seeded partial shuffle of the row list
-  const idx = Int32Array.from(rows);
-  let s = (opts.seed * 2654435761 + 1) >>> 0 || 1;
-  const take = Math.min(cap, idx.length);
-  for (let i = 0; i < take; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const j = i + (s % (idx.length - i));
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-    const r = idx[i]!;
-    sample.push(Float64Array.from(data.subarray(r * dim, r * dim + dim)));
-  }
+  for (let i = 0; i < n; i++) sample.push(Float64Array.from(sampleRows.subarray(i * dim, i * dim + dim)));
   // ml-kmeans' own k-means++ seeding costs more than its iterations; seed it with ours (typed arrays).
   const initialization = kmeansPlusPlus(sample, k, dim, opts.seed);
   // Stop when no centroid moves by more than 0.1% of the data's RMS norm (squared: 1e-6 × mean ‖x‖²).
@@ -93,15 +78,8 @@ function kmeansPlusPlus(sample: Float64Array[], k: number, dim: number, seed: nu
   const n = sample.length;
   const flat = new Float32Array(n * dim);
   sample.forEach((p, i) => flat.set(p, i * dim));
-  let s = (seed * 747796405 + 2891336453) >>> 0 || 1;
-  const rand = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  const next = xorshift32(Math.imul(seed, 747796405) + 2891336453);
+  const rand = () => next() / 4294967296;
   const chosen: number[] = [Math.floor(rand() * n)];
   const d2 = new Float64Array(n).fill(Infinity);
   while (chosen.length < k) {

@@ -1,3 +1,5 @@
+import { xorshift32 } from "./random";
+
 /**
  * A random orthogonal rotation that costs O(P log P): random sign flips
  * followed by a fast Walsh–Hadamard transform (`rounds` times, default 1),
@@ -20,15 +22,7 @@ export class HadamardRotation {
     this.padded = p;
     this.signs1 = new Float32Array(p);
     this.signs2 = new Float32Array(p);
-    let s = (seed ^ 0x9e3779b9) >>> 0 || 1;
-    const next = () => {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      return s;
-    };
+    const next = xorshift32(seed ^ 0x9e3779b9);
     for (let i = 0; i < p; i++) {
       this.signs1[i] = next() & 1 ? 1 : -1;
       this.signs2[i] = next() & 1 ? 1 : -1;

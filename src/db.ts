@@ -117,7 +117,6 @@ export class Database implements CollectionHost, Disposable {
       throw errors.collectionExists(name);
     }
     const config = resolveConfig(options);
-    if (config.quantization !== "none") throw errors.notAvailable(`${config.quantization} quantization`);
     if (config.storage === "mmap" && this.path === null) {
       throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
     }

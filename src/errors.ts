@@ -19,7 +19,6 @@ export type ErrorCode =
   | "DATABASE_LOCKED"
   | "DATABASE_CLOSED"
   | "IO_ERROR"
-  | "NOT_AVAILABLE"
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
   | "TYPE_ERROR";
@@ -90,7 +89,6 @@ export const errors = {
     const detail = c?.code ? `${c.code}` : (c?.message ?? String(cause));
     return new VqliteError("IO_ERROR", `I/O error while ${what}: ${detail}`, undefined, { cause });
   },
-  notAvailable: (what: string) => new VqliteError("NOT_AVAILABLE", `${what} is not available yet`),
 };
 
 /** Wrap a filesystem call so that failures surface as IO_ERROR with context. */

@@ -137,7 +137,7 @@ export class Collection implements RowSource {
     if (store.dimension !== config.dimension) throw errors.invalidConfig("store dimension does not match config");
     this.currentConfig = config;
     this.exact = new FlatIndex(this);
-    this.index = createIndex(config.index, this);
+    this.index = createIndex(config.index, this, config.quantization);
   }
 
   get config(): CollectionConfig {
@@ -565,7 +565,7 @@ export class Collection implements RowSource {
     }
     if (count !== liveCount) throw new RangeError("live row count does not match");
     this.liveRows = count;
-    this.index = readIndexSection(r, this.config.index, this);
+    this.index = readIndexSection(r, this.config.index, this, this.config.quantization);
   }
 
   /** Rebuild the index from scratch over the live items (for when the data drifted). */

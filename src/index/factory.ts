@@ -7,11 +7,16 @@ import { errors } from "../errors";
 import type { ByteReader, ByteWriter } from "../storage/binary";
 import { ClusteredIndex } from "./clustered";
 import { FlatIndex } from "./flat";
+import { HnswIndex } from "./hnsw";
+import type { QuantizationKind } from "./quantize";
 import type { RowSource, VectorIndex } from "./types";
 
 const TAG = { flat: 0, clustered: 1, hnsw: 2 } as const;
 
-export function createIndex(config: IndexConfig, source: RowSource): VectorIndex {
+export function createIndex(config: IndexConfig, source: RowSource, quantization: QuantizationKind = "none"): VectorIndex {
+  if (quantization !== "none" && config.type !== "hnsw") {
+    throw errors.invalidConfig(`${quantization} quantization applies to an HNSW index (the clustered index keeps its own 1-bit codes)`);
+  }
   switch (config.type) {
     case "flat":
       return new FlatIndex(source);
@@ -23,7 +28,7 @@ export function createIndex(config: IndexConfig, source: RowSource): VectorIndex
         seed: config.seed,
       });
     case "hnsw":
-      throw errors.notAvailable("the HNSW index");
+      return new HnswIndex(source, { m: config.m, efConstruction: config.efConstruction, efSearch: config.efSearch, seed: config.seed, quantization });
     default: {
       const never: never = config;
       throw errors.invalidConfig(`unknown index ${JSON.stringify(never)}`);
@@ -40,11 +45,12 @@ export function writeIndexSection(w: ByteWriter, index: VectorIndex): void {
  * Restore the index saved in a snapshot. A section of another type than the
  * config asks for (the config changed) yields a fresh index, rebuilt.
  */
-export function readIndexSection(r: ByteReader, config: IndexConfig, source: RowSource): VectorIndex {
+export function readIndexSection(r: ByteReader, config: IndexConfig, source: RowSource, quantization: QuantizationKind): VectorIndex {
   const tag = r.u8();
   if (tag === TAG.clustered && config.type === "clustered") return ClusteredIndex.deserialize(r, source);
+  if (tag === TAG.hnsw && config.type === "hnsw") return HnswIndex.deserialize(r, source, quantization);
   if (tag !== TAG.flat && tag !== TAG.clustered && tag !== TAG.hnsw) throw new RangeError(`unknown index section ${tag}`);
-  const index = createIndex(config, source);
+  const index = createIndex(config, source, quantization);
   index.rebuild();
   return index;
 }

@@ -1,0 +1,678 @@
+/**
+ * HNSW (Malkov & Yashunin) over a collection's rows.
+ *
+ * Layout as hnswlib's: level 0 is one Int32Array with a fixed stride per node
+ * ([count, neighbour × maxM0]) plus a parallel Float32Array of link
+ * distances; upper levels are a small Int32Array per node that has them.
+ * Node ids are the collection's row numbers. A visited set bumps a tag
+ * instead of clearing; the candidate and result heaps are reused.
+ *
+ * Construction always uses exact distances. Search traverses on codes when
+ * the collection is quantized (scalar or binary, in RAM) and reranks the best
+ * candidates on full vectors, so with mmap storage only the rerank reads the file.
+ *
+ * Neighbour selection for a new node uses the paper's heuristic (keep a
+ * candidate only if it is closer to the new node than to every neighbour kept
+ * so far). When a neighbour's list overflows it keeps its closest maxM, using
+ * the stored link distances: no distance is computed there (hnswlib re-runs the
+ * heuristic, which at 784 dimensions in JS would cost ~10k distances per insert).
+ *
+ * Deletes repair: each neighbour of a deleted node drops it and takes the
+ * closest of its live neighbours in its place. Search still walks through
+ * deleted nodes, never returns them.
+ */
+import { errors } from "../errors";
+import { ByteReader, ByteWriter } from "../storage/binary";
+import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { MaxHeap, MinHeap } from "./heap";
+import { BinaryQuantizer, ScalarQuantizer, type QuantizationKind, type Quantizer } from "./quantize";
+import { XorShift32 } from "./random";
+import type { IndexSearchOptions, IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+
+export interface HnswOptions {
+  readonly m?: number;
+  readonly efConstruction?: number;
+  readonly efSearch?: number;
+  readonly seed?: number;
+  readonly quantization?: QuantizationKind;
+}
+
+/** Rows needed before codes are trained; until then traversal is exact. */
+const TRAIN_ROWS = 1000;
+/** Training sample cap for rebuilds. */
+const TRAIN_SAMPLE = 20000;
+/** A filter keeping less than this share is answered by an exact scan of the matches. */
+export const HNSW_SELECTIVE_FILTER = 0.02;
+const DEFAULT_OVERSAMPLE: Record<QuantizationKind, number> = { none: 1, scalar: 3, binary: 10 };
+
+export class HnswIndex implements VectorIndex {
+  readonly type = "hnsw" as const;
+  readonly m: number;
+  readonly maxM0: number;
+  readonly efConstruction: number;
+  readonly efSearch: number;
+  readonly seed: number;
+  readonly quantization: QuantizationKind;
+  private readonly dim: number;
+  private readonly metric: Metric;
+  private readonly stride0: number;
+  private links0: Int32Array = new Int32Array(0);
+  private dists0: Float32Array = new Float32Array(0);
+  private upper: (Int32Array | null)[] = [];
+  private upperDists: (Float32Array | null)[] = [];
+  private levels: Int8Array = new Int8Array(0);
+  private entry = -1;
+  private maxLevel = -1;
+  private capacity = 0;
+  private visited: Uint32Array = new Uint32Array(0);
+  private tag = 0;
+  private readonly cand = new MinHeap(256);
+  private readonly res = new MaxHeap(256);
+  private rng: XorShift32;
+  private readonly mult: number;
+  private quant: Quantizer | null = null;
+  // query state
+  private readonly qv: Float32Array;
+  private data: Float32Array = new Float32Array(0);
+  private useCodes = false;
+  private readonly tmp: Float32Array;
+  private distCount = 0;
+
+  constructor(
+    private readonly source: RowSource,
+    options: HnswOptions = {},
+  ) {
+    const check = (name: string, v: number | undefined, def: number, min: number, max: number) => {
+      const x = v ?? def;
+      if (!Number.isInteger(x) || x < min || x > max) throw errors.invalidConfig(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+      return x;
+    };
+    this.m = check("m", options.m, 16, 2, 256);
+    this.maxM0 = 2 * this.m;
+    this.efConstruction = check("efConstruction", options.efConstruction, 200, 1, 100000);
+    this.efSearch = check("efSearch", options.efSearch, 64, 1, 100000);
+    this.seed = check("seed", options.seed, 42, 0, 2 ** 31);
+    this.quantization = options.quantization ?? "none";
+    this.dim = source.store.dimension;
+    this.metric = source.metric;
+    this.stride0 = 1 + this.maxM0;
+    this.rng = new XorShift32(this.seed * 2654435761 + 7);
+    this.mult = 1 / Math.log(this.m);
+    this.qv = new Float32Array(this.dim);
+    this.tmp = new Float32Array(this.dim);
+  }
+
+  // ---- geometry ----------------------------------------------------------------------------
+
+  /** Exact score between stored nodes a and b (lower is closer). */
+  private nodeScore(a: number, b: number): number {
+    this.distCount++;
+    const d = this.dim, data = this.data;
+    switch (this.metric) {
+      case "l2":
+        return l2sqAt(data, a * d, data, b * d, d);
+      case "dot":
+        return -dotAt(data, a * d, data, b * d, d);
+      case "cosine": {
+        const den = this.source.norm(a) * this.source.norm(b);
+        return den === 0 ? 1 : 1 - dotAt(data, a * d, data, b * d, d) / den;
+      }
+    }
+  }
+
+  /** Score of node for the prepared query: from codes when searching a quantized index, exact otherwise. */
+  private score(node: number): number {
+    this.distCount++;
+    if (this.useCodes) return this.quant!.estimate(node);
+    const d = this.dim;
+    switch (this.metric) {
+      case "l2":
+        return l2sqAt(this.qv, 0, this.data, node * d, d);
+      case "dot":
+        return -dotAt(this.qv, 0, this.data, node * d, d);
+      case "cosine": {
+        const n = this.source.norm(node);
+        return n === 0 ? 1 : 1 - dotAt(this.qv, 0, this.data, node * d, d) / n;
+      }
+    }
+  }
+
+  /** Copy a vector into the query slot, at unit length for cosine. */
+  private setQuery(v: Float32Array, off: number): void {
+    const d = this.dim;
+    let inv = 1;
+    if (this.metric === "cosine") {
+      const n = normAt(v, off, d);
+      inv = n > 0 ? 1 / n : 0;
+    }
+    for (let i = 0; i < d; i++) this.qv[i] = v[off + i]! * inv;
+    this.data = this.source.store.data();
+  }
+
+  /** The row in index geometry (unit length for cosine), for the quantizer. */
+  private geometry(row: number): Float32Array {
+    const d = this.dim, data = this.source.store.data(), t = this.tmp;
+    const inv = this.metric === "cosine" ? (this.source.norm(row) > 0 ? 1 / this.source.norm(row) : 0) : 1;
+    for (let i = 0; i < d; i++) t[i] = data[row * d + i]! * inv;
+    return t;
+  }
+
+  // ---- storage of the graph ----------------------------------------------------------------
+
+  private ensureCapacity(n: number): void {
+    if (n <= this.capacity) return;
+    const cap = Math.max(n, this.capacity * 2, 64);
+    const l0 = new Int32Array(cap * this.stride0);
+    l0.set(this.links0);
+    this.links0 = l0;
+    const d0 = new Float32Array(cap * this.stride0);
+    d0.set(this.dists0);
+    this.dists0 = d0;
+    const lv = new Int8Array(cap).fill(-1);
+    lv.set(this.levels);
+    this.levels = lv;
+    const vis = new Uint32Array(cap);
+    vis.set(this.visited);
+    this.visited = vis;
+    this.capacity = cap;
+    this.quant?.ensureCapacity(cap);
+  }
+
+  /** Links of node at level: [array, offset of the count, capacity]. */
+  private linksAt(node: number, level: number): [Int32Array, Float32Array, number, number] {
+    if (level === 0) return [this.links0, this.dists0, node * this.stride0, this.maxM0];
+    const stride = 1 + this.m;
+    return [this.upper[node]!, this.upperDists[node]!, (level - 1) * stride, this.m];
+  }
+
+  private nextTag(): number {
+    if (++this.tag === 0xffffffff) {
+      this.visited.fill(0);
+      this.tag = 1;
+    }
+    return this.tag;
+  }
+
+  // ---- search primitives -------------------------------------------------------------------
+
+  private greedy(start: number, startScore: number, fromLevel: number, toLevel: number): [number, number] {
+    let cur = start, curScore = startScore;
+    for (let level = fromLevel; level > toLevel; level--) {
+      let changed = true;
+      while (changed) {
+        changed = false;
+        const [links, , off] = this.linksAt(cur, level);
+        const count = links[off]!;
+        for (let i = 1; i <= count; i++) {
+          const n = links[off + i]!;
+          const s = this.score(n);
+          if (s < curScore) {
+            curScore = s;
+            cur = n;
+            changed = true;
+          }
+        }
+      }
+    }
+    return [cur, curScore];
+  }
+
+  /**
+   * Beam search at one level from `start`: `res` ends with the best `ef`
+   * accepted nodes (a max-heap). Rejected nodes are still walked through.
+   */
+  private searchLevel(start: number, startScore: number, ef: number, level: number, accept: (n: number) => boolean): void {
+    const tag = this.nextTag();
+    const visited = this.visited, cand = this.cand, res = this.res;
+    cand.clear();
+    res.clear();
+    visited[start] = tag;
+    cand.push(startScore, start);
+    if (accept(start)) res.push(startScore, start);
+    let bound = res.size > 0 ? res.topKey : Infinity;
+    while (cand.size > 0) {
+      const cs = cand.topKey, c = cand.topVal;
+      if (cs > bound && res.size >= ef) break;
+      cand.pop();
+      const [links, , off] = this.linksAt(c, level);
+      const count = links[off]!;
+      for (let i = 1; i <= count; i++) {
+        const n = links[off + i]!;
+        if (visited[n] === tag) continue;
+        visited[n] = tag;
+        const s = this.score(n);
+        if (res.size < ef || s < bound) {
+          cand.push(s, n);
+          if (accept(n)) {
+            res.push(s, n);
+            if (res.size > ef) res.pop();
+          }
+          bound = res.size > 0 ? res.topKey : Infinity;
+        }
+      }
+    }
+  }
+
+  /** Drain res into ascending arrays. */
+  private drainResults(ids: number[], scores: number[]): void {
+    const res = this.res;
+    const n = res.size;
+    ids.length = n;
+    scores.length = n;
+    for (let i = n - 1; i >= 0; i--) {
+      ids[i] = res.topVal;
+      scores[i] = res.topKey;
+      res.pop();
+    }
+  }
+
+  // ---- construction ------------------------------------------------------------------------
+
+  private randomLevel(): number {
+    const u = (this.rng.next() + 1) / 4294967297;
+    return Math.min(64, Math.floor(-Math.log(u) * this.mult));
+  }
+
+  add(row: number): void {
+    this.ensureCapacity(row + 1);
+    if (this.levels[row]! >= 0) return; // already in the graph
+    const level = this.randomLevel();
+    this.levels[row] = level;
+    this.links0[row * this.stride0] = 0;
+    if (level > 0) {
+      this.upper[row] = new Int32Array(level * (1 + this.m));
+      this.upperDists[row] = new Float32Array(level * (1 + this.m));
+    }
+    this.encode(row);
+    if (this.entry < 0) {
+      this.entry = row;
+      this.maxLevel = level;
+      return;
+    }
+    const data = this.source.store.data();
+    this.setQuery(data, row * this.dim);
+    this.useCodes = false;
+    let [cur, curScore] = this.greedy(this.entry, this.score(this.entry), this.maxLevel, level);
+    const live = this.source.liveMask();
+    const accept = (n: number) => live[n] === 1 && n !== row;
+    const ids: number[] = [];
+    const scores: number[] = [];
+    for (let l = Math.min(level, this.maxLevel); l >= 0; l--) {
+      this.searchLevel(cur, curScore, this.efConstruction, l, accept);
+      this.drainResults(ids, scores);
+      if (ids.length === 0) continue;
+      cur = ids[0]!;
+      curScore = scores[0]!;
+      const chosen = this.selectNeighbours(ids, scores, this.m);
+      const [links, dists, off] = this.linksAt(row, l);
+      links[off] = chosen.length;
+      for (let i = 0; i < chosen.length; i++) {
+        links[off + 1 + i] = ids[chosen[i]!]!;
+        dists[off + 1 + i] = scores[chosen[i]!]!;
+      }
+      for (const ci of chosen) this.link(ids[ci]!, row, scores[ci]!, l);
+    }
+    if (level > this.maxLevel) {
+      this.entry = row;
+      this.maxLevel = level;
+    }
+  }
+
+  /** The paper's heuristic over candidates in ascending order: indices into ids. */
+  private selectNeighbours(ids: number[], scores: number[], max: number): number[] {
+    const chosen: number[] = [];
+    for (let i = 0; i < ids.length && chosen.length < max; i++) {
+      const c = ids[i]!, cs = scores[i]!;
+      let keep = true;
+      for (const j of chosen) {
+        if (this.nodeScore(c, ids[j]!) < cs) {
+          keep = false;
+          break;
+        }
+      }
+      if (keep) chosen.push(i);
+    }
+    return chosen;
+  }
+
+  /** Add `to` to node's list at level; a full list keeps its closest. */
+  private link(node: number, to: number, score: number, level: number): void {
+    const [links, dists, off, max] = this.linksAt(node, level);
+    const count = links[off]!;
+    for (let i = 1; i <= count; i++) if (links[off + i] === to) return;
+    if (count < max) {
+      links[off + 1 + count] = to;
+      dists[off + 1 + count] = score;
+      links[off] = count + 1;
+      return;
+    }
+    // replace the farthest if the new one is closer
+    let worst = 1, worstScore = dists[off + 1]!;
+    for (let i = 2; i <= count; i++) {
+      if (dists[off + i]! > worstScore) {
+        worstScore = dists[off + i]!;
+        worst = i;
+      }
+    }
+    if (score < worstScore) {
+      links[off + worst] = to;
+      dists[off + worst] = score;
+    }
+  }
+
+  /** A node stopped being live: its neighbours drop it and take its closest live neighbours instead. */
+  remove(row: number): void {
+    if (row >= this.capacity || this.levels[row]! < 0) return;
+    this.data = this.source.store.data();
+    const live = this.source.liveMask();
+    for (let l = 0; l <= this.levels[row]!; l++) {
+      const [links, , off] = this.linksAt(row, l);
+      const count = links[off]!;
+      const mine = Array.from(links.subarray(off + 1, off + 1 + count)).filter((n) => live[n] === 1);
+      for (const n of mine) {
+        if (this.levels[n]! < l) continue;
+        const [nl, nd, noff] = this.linksAt(n, l);
+        let c = nl[noff]!;
+        for (let i = 1; i <= c; i++) {
+          if (nl[noff + i] === row) {
+            nl[noff + i] = nl[noff + c]!;
+            nd[noff + i] = nd[noff + c]!;
+            nl[noff] = --c;
+            break;
+          }
+        }
+        for (const r of mine) if (r !== n) this.link(n, r, this.nodeScore(n, r), l);
+      }
+    }
+    if (row === this.entry) this.replaceEntry(row);
+  }
+
+  private replaceEntry(dead: number): void {
+    const live = this.source.liveMask();
+    let best = -1, bestLevel = -1;
+    const n = Math.min(this.capacity, this.source.store.length);
+    for (let i = 0; i < n; i++) {
+      if (i !== dead && live[i] === 1 && this.levels[i]! > bestLevel) {
+        best = i;
+        bestLevel = this.levels[i]!;
+        if (bestLevel === this.maxLevel) break;
+      }
+    }
+    this.entry = best;
+    this.maxLevel = bestLevel;
+  }
+
+  // ---- codes -------------------------------------------------------------------------------
+
+  private encode(row: number): void {
+    if (this.quantization === "none") return;
+    if (!this.quant) {
+      if (this.source.store.length >= TRAIN_ROWS) this.trainQuantizer();
+      return;
+    }
+    this.quant.ensureCapacity(this.capacity);
+    this.quant.encode(this.geometry(row), 0, row);
+  }
+
+  /** Train codes on a sample of the live rows, then encode every node. */
+  private trainQuantizer(): void {
+    const n = this.source.store.length;
+    const live = this.source.liveMask();
+    const rows: number[] = [];
+    const step = Math.max(1, Math.floor(n / TRAIN_SAMPLE));
+    for (let r = 0; r < n && rows.length < TRAIN_SAMPLE; r += step) if (live[r] === 1) rows.push(r);
+    const sample = new Float32Array(rows.length * this.dim);
+    rows.forEach((r, i) => sample.set(this.geometry(r), i * this.dim));
+    this.quant =
+      this.quantization === "scalar"
+        ? ScalarQuantizer.train(this.dim, this.metric, sample, rows.length)
+        : BinaryQuantizer.train(this.dim, this.metric, sample, rows.length, this.seed);
+    this.quant.ensureCapacity(Math.max(this.capacity, n));
+    for (let r = 0; r < Math.min(n, this.capacity); r++) if (this.levels[r]! >= 0) this.quant.encode(this.geometry(r), 0, r);
+  }
+
+  // ---- search ------------------------------------------------------------------------------
+
+  search(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
+    const filter = options.filter;
+    const live = this.source.liveMask();
+    if (filter && this.estimateSelectivity(filter) < HNSW_SELECTIVE_FILTER) return this.exactFiltered(query, k, filter, "exact-filtered");
+    if (this.entry < 0) return this.exactFiltered(query, k, filter, filter ? "exact-filtered" : "exact");
+    this.distCount = 0;
+    const ef = Math.max(options.ef ?? this.efSearch, k);
+    this.setQuery(query, 0);
+    this.useCodes = this.quant !== null;
+    if (this.useCodes) this.quant!.setQuery(this.qv);
+    const oversample = options.rerankFactor ?? DEFAULT_OVERSAMPLE[this.quantization];
+    const listSize = this.useCodes ? Math.max(ef, k * oversample) : ef;
+    const [start, startScore] = this.greedy(this.entry, this.score(this.entry), this.maxLevel, 0);
+    const accept = filter ? (n: number) => live[n] === 1 && filter(n) : (n: number) => live[n] === 1;
+    this.searchLevel(start, startScore, listSize, 0, accept);
+    const ids: number[] = [];
+    const scores: number[] = [];
+    this.drainResults(ids, scores);
+    const traversed = this.distCount;
+    let rows: number[], finalScores: number[];
+    if (this.useCodes) {
+      // rerank on full vectors: the only reads of the vector store
+      const qNorm = normAt(query, 0, this.dim);
+      const exact = ids.map((id) => [scoreAt(this.metric, query, qNorm, this.data, id * this.dim, this.source.norm(id), this.dim), id] as const);
+      exact.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      rows = exact.slice(0, k).map((e) => e[1]);
+      finalScores = exact.slice(0, k).map((e) => e[0]);
+    } else {
+      // exact traversal: the scores are the exact ones (cosine on the unit query is the same value)
+      rows = ids.slice(0, k);
+      finalScores = scores.slice(0, k);
+    }
+    // never silently fewer than k: if the graph walk found fewer, scan exactly
+    if (rows.length < k) {
+      const exact = this.exactFiltered(query, k, filter, filter ? "exact-filtered" : "exact");
+      if (exact.rows.length > rows.length) return exact;
+    }
+    const route: SearchRoute = filter ? "hnsw-filtered" : "hnsw";
+    return {
+      rows,
+      distances: finalScores.map((s) => scoreToDistance(this.metric, s)),
+      route,
+      stats: { ef: listSize, visited: traversed, reranked: this.useCodes ? ids.length : 0 },
+    };
+  }
+
+  private exactFiltered(query: Float32Array, k: number, filter: RowFilter | undefined, route: SearchRoute): IndexSearchResult {
+    const { store, metric } = this.source;
+    const d = this.dim, data = store.data(), n = store.length, live = this.source.liveMask();
+    const qNorm = normAt(query, 0, d);
+    const res = this.res;
+    res.clear();
+    let scanned = 0;
+    for (let r = 0; r < n; r++) {
+      if (live[r] !== 1 || (filter && !filter(r))) continue;
+      scanned++;
+      const s = scoreAt(metric, query, qNorm, data, r * d, this.source.norm(r), d);
+      if (res.size < k) res.push(s, r);
+      else if (s < res.topKey) {
+        res.pop();
+        res.push(s, r);
+      }
+    }
+    const ids: number[] = [], scores: number[] = [];
+    this.drainResults(ids, scores);
+    return { rows: ids, distances: scores.map((s) => scoreToDistance(metric, s)), route, stats: { scanned } };
+  }
+
+  private estimateSelectivity(filter: RowFilter): number {
+    const n = this.source.store.length;
+    const live = this.source.liveMask();
+    const step = Math.max(1, Math.floor(n / 512));
+    let seen = 0, pass = 0;
+    for (let r = 0; r < n; r += step) {
+      if (live[r] !== 1) continue;
+      seen++;
+      if (filter(r)) pass++;
+    }
+    return seen === 0 ? 1 : pass / seen;
+  }
+
+  // ---- maintenance -------------------------------------------------------------------------
+
+  rebuild(): void {
+    this.links0 = new Int32Array(0);
+    this.dists0 = new Float32Array(0);
+    this.upper = [];
+    this.upperDists = [];
+    this.levels = new Int8Array(0);
+    this.visited = new Uint32Array(0);
+    this.capacity = 0;
+    this.entry = -1;
+    this.maxLevel = -1;
+    this.quant = null;
+    this.rng = new XorShift32(this.seed * 2654435761 + 7);
+    const n = this.source.store.length;
+    const live = this.source.liveMask();
+    this.ensureCapacity(n);
+    if (this.quantization !== "none" && n >= TRAIN_ROWS) this.trainQuantizer();
+    for (let r = 0; r < n; r++) if (live[r] === 1) this.add(r);
+  }
+
+  remap(oldToNew: Int32Array): void {
+    let newCount = 0;
+    for (let i = 0; i < oldToNew.length; i++) if (oldToNew[i]! >= 0) newCount = Math.max(newCount, oldToNew[i]! + 1);
+    const stride = this.stride0;
+    const links0 = new Int32Array(Math.max(64, newCount) * stride);
+    const dists0 = new Float32Array(Math.max(64, newCount) * stride);
+    const levels = new Int8Array(Math.max(64, newCount)).fill(-1);
+    const upper: (Int32Array | null)[] = [];
+    const upperDists: (Float32Array | null)[] = [];
+    const mapList = (src: Int32Array, srcD: Float32Array, off: number, dst: Int32Array, dstD: Float32Array, dOff: number) => {
+      const count = src[off]!;
+      let c = 0;
+      for (let i = 1; i <= count; i++) {
+        const to = oldToNew[src[off + i]!]!;
+        if (to === undefined || to < 0) continue;
+        dst[dOff + 1 + c] = to;
+        dstD[dOff + 1 + c] = srcD[off + i]!;
+        c++;
+      }
+      dst[dOff] = c;
+    };
+    for (let old = 0; old < oldToNew.length && old < this.capacity; old++) {
+      const nw = oldToNew[old]!;
+      if (nw < 0 || this.levels[old]! < 0) continue;
+      levels[nw] = this.levels[old]!;
+      mapList(this.links0, this.dists0, old * stride, links0, dists0, nw * stride);
+      const lv = this.levels[old]!;
+      if (lv > 0) {
+        const us = 1 + this.m;
+        const u = new Int32Array(lv * us), ud = new Float32Array(lv * us);
+        for (let l = 0; l < lv; l++) mapList(this.upper[old]!, this.upperDists[old]!, l * us, u, ud, l * us);
+        upper[nw] = u;
+        upperDists[nw] = ud;
+      }
+      if (this.quant) this.quant.move(old, nw); // nw ≤ old: moving upwards in order is safe in place
+    }
+    this.links0 = links0;
+    this.dists0 = dists0;
+    this.levels = levels;
+    this.upper = upper;
+    this.upperDists = upperDists;
+    this.capacity = levels.length;
+    this.visited = new Uint32Array(this.capacity);
+    this.quant?.ensureCapacity(this.capacity);
+    const e = this.entry >= 0 ? (oldToNew[this.entry] ?? -1) : -1;
+    if (e >= 0) this.entry = e;
+    else this.replaceEntry(-1);
+  }
+
+  heapBytes(): number {
+    let bytes = this.links0.byteLength + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
+    for (const u of this.upper) if (u) bytes += u.byteLength * 2 + 64;
+    bytes += this.upper.length * 8 * 2;
+    bytes += this.cand.keys.byteLength + this.cand.vals.byteLength + this.res.keys.byteLength + this.res.vals.byteLength;
+    return bytes + (this.quant?.heapBytes() ?? 0);
+  }
+
+  // ---- persistence -------------------------------------------------------------------------
+
+  serialize(w: ByteWriter): void {
+    const n = Math.min(this.capacity, this.source.store.length);
+    w.u32(1); // section version
+    w.u32(this.dim).u32(this.m).u32(this.efConstruction).u32(this.efSearch).f64(this.seed).string(this.quantization);
+    w.f64(this.entry).f64(this.maxLevel).f64(n);
+    w.u8array(new Uint8Array(this.levels.buffer, 0, n));
+    w.u32array(new Uint32Array(this.links0.buffer, 0, n * this.stride0));
+    w.f32array(this.dists0.subarray(0, n * this.stride0));
+    for (let i = 0; i < n; i++) {
+      if (this.levels[i]! > 0) {
+        w.u32array(new Uint32Array(this.upper[i]!.buffer));
+        w.f32array(this.upperDists[i]!);
+      }
+    }
+    // the level generator's state, so inserts after a reopen draw what they would have
+    w.f64(this.rng.state);
+    if (this.quant) {
+      w.u8(this.quant.kind === "scalar" ? 1 : 2);
+      this.quant.serialize(w, n);
+    } else w.u8(0);
+  }
+
+  static deserialize(r: ByteReader, source: RowSource, quantization: QuantizationKind): HnswIndex {
+    if (r.u32() !== 1) throw new RangeError("unsupported HNSW section version");
+    const dim = r.u32();
+    if (dim !== source.store.dimension) throw new RangeError("HNSW dimension does not match the vectors");
+    const m = r.u32(), efConstruction = r.u32(), efSearch = r.u32(), seed = r.f64();
+    const savedQuant = r.string() as QuantizationKind;
+    const ix = new HnswIndex(source, { m, efConstruction, efSearch, seed, quantization });
+    ix.entry = r.f64();
+    ix.maxLevel = r.f64();
+    const n = r.f64();
+    if (n > source.store.length) throw new RangeError("HNSW graph has more nodes than the vectors");
+    ix.ensureCapacity(Math.max(n, 1));
+    const levels = new Int8Array(r.u8array().buffer);
+    const links0 = new Int32Array(r.u32array().buffer);
+    const dists0 = r.f32array();
+    if (levels.length !== n || links0.length !== n * ix.stride0 || dists0.length !== n * ix.stride0) throw new RangeError("HNSW arrays have the wrong length");
+    ix.levels.set(levels);
+    ix.links0.set(links0);
+    ix.dists0.set(dists0);
+    for (let i = 0; i < n; i++) {
+      if (levels[i]! > 0) {
+        ix.upper[i] = new Int32Array(r.u32array().buffer);
+        ix.upperDists[i] = r.f32array();
+        if (ix.upper[i]!.length !== levels[i]! * (1 + m)) throw new RangeError("HNSW upper links have the wrong length");
+      }
+    }
+    const checkList = (list: Int32Array, off: number, max: number) => {
+      const count = list[off]!;
+      if (count < 0 || count > max) throw new RangeError("HNSW link count out of range");
+      for (let j = 1; j <= count; j++) if (list[off + j]! < 0 || list[off + j]! >= n) throw new RangeError("HNSW link out of range");
+    };
+    for (let i = 0; i < n; i++) {
+      if (levels[i]! < 0) continue;
+      checkList(links0, i * ix.stride0, ix.maxM0);
+      for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m);
+    }
+    if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
+    ix.rng.state = r.f64() >>> 0;
+    const qTag = r.u8();
+    if (qTag !== 0 && savedQuant === quantization) {
+      ix.quant = qTag === 1 ? ScalarQuantizer.deserialize(r, dim, source.metric, n) : BinaryQuantizer.deserialize(r, dim, source.metric, n);
+      ix.quant.ensureCapacity(ix.capacity);
+    } else if (qTag !== 0) {
+      // codes of another kind than the config asks for: skip them and train anew
+      if (qTag === 1) ScalarQuantizer.deserialize(r, dim, source.metric, n);
+      else BinaryQuantizer.deserialize(r, dim, source.metric, n);
+      if (quantization !== "none" && source.store.length >= TRAIN_ROWS) ix.trainQuantizer();
+    } else if (quantization !== "none" && source.store.length >= TRAIN_ROWS) {
+      ix.trainQuantizer();
+    }
+    return ix;
+  }
+
+  /** Nodes in the graph and the largest level (for tests and DESCRIBE). */
+  stats(): { nodes: number; maxLevel: number; entry: number; quantized: boolean } {
+    let nodes = 0;
+    for (let i = 0; i < this.capacity; i++) if (this.levels[i]! >= 0) nodes++;
+    return { nodes, maxLevel: this.maxLevel, entry: this.entry, quantized: this.quant !== null };
+  }
+}

@@ -23,6 +23,7 @@ import { FlatIndex } from "./flat";
 import { nearestCentroid, trainCentroids } from "./kmeans";
 import { samplePositions } from "./random";
 import { HadamardRotation } from "./rotation";
+import { estimateSelectivity } from "./selectivity";
 import { TopK } from "./topk";
 import type { IndexSearchOptions, IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
 
@@ -433,7 +434,7 @@ export class ClusteredIndex implements VectorIndex {
       const r = this.exact.search(query, k, { filter });
       return { ...r, route: filter ? "exact-filtered" : "exact" };
     }
-    if (filter && this.estimateSelectivity(filter) < SELECTIVE_FILTER) {
+    if (filter && estimateSelectivity(this.source, filter) < SELECTIVE_FILTER) {
       return this.exact.search(query, k, { filter });
     }
     const leaves = this.leafCount();
@@ -449,17 +450,7 @@ export class ClusteredIndex implements VectorIndex {
     }
   }
 
-  private estimateSelectivity(filter: RowFilter): number {
-    const n = this.source.store.length;
-    const step = Math.max(1, Math.floor(n / 512));
-    let seen = 0, pass = 0;
-    for (let r = 0; r < n; r += step) {
-      if (!this.source.isLive(r)) continue;
-      seen++;
-      if (filter(r)) pass++;
-    }
-    return seen === 0 ? 1 : pass / seen;
-  }
+
 
   private probe(query: Float32Array, k: number, probes: number, rerank: number, filter: RowFilter | undefined): IndexSearchResult {
     const d = this.dimension, p = this.rotation.padded, words = this.words;

@@ -1,14 +1,37 @@
 /**
- * Recall@10 against single-thread QPS on real data with exact ground truth.
+ * Recall@10 against single-thread QPS on real data with exact ground truth,
+ * for the clustered index, our HNSW (each quantization) and, in the same
+ * process, hnswlib-node (native C++ hnswlib through N-API) when it is installed.
  *
- *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|all] [--queries N]
+ *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all] [--queries N] [--m 16] [--ef-construction 200]
  *
  * DATASET_DIR defaults to ../shared/data/fashion-mnist-784-euclidean.
- * Prints a table and writes bench/results/ann-DATASET.json.
+ * Prints tables and writes bench/results/ann-DATASET.json.
  */
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { open } from "../src/index";
 import { ClusteredIndex } from "../src/index/clustered";
+import type { HnswIndex } from "../src/index/hnsw";
 import { DATA_DIR, procMemory, readVecs, writeResult } from "./lib";
+
+// A child mode: open a saved database in a fresh process and read its real memory.
+if (process.argv[2] === "--memory-child") {
+  const [dir, queryFile, nqText] = process.argv.slice(3);
+  const before = procMemory();
+  const db = open(dir!);
+  const c = db.collection("v");
+  const afterOpen = procMemory();
+  const q = readVecs(queryFile!, "f");
+  const qd = q.data as Float32Array;
+  const nq = Number(nqText);
+  for (let i = 0; i < nq; i++) c.search(qd.subarray(i * q.dim, (i + 1) * q.dim), { k: 10 });
+  const afterSearch = procMemory();
+  console.log(JSON.stringify({ before, afterOpen, afterSearch, usage: c.memoryUsage() }));
+  db.close();
+  process.exit(0);
+}
 
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => {
@@ -18,7 +41,9 @@ const flag = (name: string, def: string) => {
 const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1]!.startsWith("--")));
 const dataset = path.resolve(positional[0] ?? path.join(DATA_DIR, "fashion-mnist-784-euclidean"));
 const which = flag("--index", "all");
-const maxQueries = Number(flag("--queries", "2000"));
+const maxQueries = Number(flag("--queries", "1000"));
+const M = Number(flag("--m", "16"));
+const EF_CONSTRUCTION = Number(flag("--ef-construction", "200"));
 
 const base = readVecs(path.join(dataset, "base.fvecs.gz"), "f");
 const queries = readVecs(path.join(dataset, "query.fvecs.gz"), "f");
@@ -39,16 +64,16 @@ export interface Row {
 const rows: Row[] = [];
 const builds: Record<string, unknown>[] = [];
 
-function measure(label: string, params: string, search: (q: Float32Array) => ArrayLike<number>): Row {
+function measure(label: string, params: string, search: (q: Float32Array, i: number) => ArrayLike<number>): Row {
   // warm-up on a few queries (JIT), then timed pass over all of them
-  for (let i = 0; i < Math.min(50, nq); i++) search(qData.subarray(i * dim, (i + 1) * dim));
+  for (let i = 0; i < Math.min(50, nq); i++) search(qData.subarray(i * dim, (i + 1) * dim), i);
   let hits = 0;
   const results: ArrayLike<number>[] = new Array(nq);
   // best of 3 timed passes: this VM's timings vary run to run
   let ms = Infinity;
   for (let pass = 0; pass < 3; pass++) {
     const t0 = performance.now();
-    for (let i = 0; i < nq; i++) results[i] = search(qData.subarray(i * dim, (i + 1) * dim));
+    for (let i = 0; i < nq; i++) results[i] = search(qData.subarray(i * dim, (i + 1) * dim), i);
     ms = Math.min(ms, performance.now() - t0);
   }
   for (let i = 0; i < nq; i++) {
@@ -78,11 +103,90 @@ if (which === "all" || which === "clustered") {
   }
 }
 
-// Best QPS at each recall target
+const EF_SWEEP = (process.env.EFS ?? "10,16,24,32,48,64,96,128,192,256").split(",").map(Number);
+
+if (which === "all" || which === "hnsw") {
+  for (const quantization of (process.env.QUANT ?? "none,scalar,binary").split(",") as ("none" | "scalar" | "binary")[]) {
+    // binary codes are measured with mmap storage: the configuration meant to keep RAM small
+    const storage = quantization === "binary" ? "mmap" : "memory";
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vqlite-ann-${quantization}-`));
+    const db = open(dir, { durability: "normal" });
+    const c = db.createCollection("v", { dimension: dim, metric: "l2", storage, index: { type: "hnsw", m: M, efConstruction: EF_CONSTRUCTION }, quantization });
+    const before = procMemory();
+    const t0 = performance.now();
+    for (let s0 = 0; s0 < base.n; s0 += 5000) {
+      const end = Math.min(base.n, s0 + 5000);
+      c.insertMany(Array.from({ length: end - s0 }, (_, j) => ({ id: String(s0 + j), vector: baseData.subarray((s0 + j) * dim, (s0 + j + 1) * dim) })));
+    }
+    const buildSeconds = (performance.now() - t0) / 1000;
+    const after = procMemory();
+    const usage = c.memoryUsage();
+    const label = `hnsw ${quantization}${storage === "mmap" ? " (mmap)" : ""}`;
+    console.log(`${label}: build ${buildSeconds.toFixed(1)} s (M ${M}, efConstruction ${EF_CONSTRUCTION}), index heap ${(usage.indexBytes / 1048576).toFixed(1)} MB`);
+    const ix = c.index as HnswIndex;
+    for (const ef of EF_SWEEP) measure(label, `ef=${ef}`, (q) => c.search(q, { k: 10, ef }).map((h) => Number(h.id)));
+    const build: Record<string, unknown> = {
+      index: label,
+      buildSeconds: +buildSeconds.toFixed(1),
+      indexHeapMB: +(usage.indexBytes / 1048576).toFixed(1),
+      rawVectorMB: +((base.n * dim * 4) / 1048576).toFixed(1),
+      rssAnonDeltaMB: +(after.rssAnonMB - before.rssAnonMB).toFixed(1),
+      nodes: ix.stats().nodes,
+    };
+    db.close();
+    if (storage === "mmap") {
+      // real memory of the index in mmap mode, in a fresh process that only opens it and searches
+      const child = Bun.spawnSync([process.execPath, import.meta.path, "--memory-child", dir, path.join(dataset, "query.fvecs.gz"), String(nq)], { stderr: "inherit" });
+      const m = JSON.parse(child.stdout.toString());
+      build.childHeapPlusAnonMB = +(m.afterSearch.rssAnonMB - m.before.rssAnonMB).toFixed(1);
+      build.childRssFileMB = +(m.afterSearch.rssFileMB - m.before.rssFileMB).toFixed(1);
+      build.childSelfReportedHeapMB = +(m.usage.heapBytes / 1048576).toFixed(1);
+      build.childAnonShareOfRawVectors = +(build.childHeapPlusAnonMB as number / (build.rawVectorMB as number)).toFixed(3);
+    }
+    builds.push(build);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (which === "all" || which === "hnswlib") {
+  let lib: typeof import("hnswlib-node") | null = null;
+  try {
+    lib = await import("hnswlib-node");
+  } catch {
+    console.log("hnswlib-node is not installed (an optional dependency: npm install builds it with node-gyp); skipping it");
+  }
+  if (lib) {
+    const ix = new lib.HierarchicalNSW("l2", dim);
+    ix.initIndex(base.n, M, EF_CONSTRUCTION, 100);
+    const t0 = performance.now();
+    for (let i = 0; i < base.n; i++) ix.addPoint(Array.from(baseData.subarray(i * dim, (i + 1) * dim)), i);
+    const buildSeconds = (performance.now() - t0) / 1000;
+    console.log(`hnswlib-node: build ${buildSeconds.toFixed(1)} s (M ${M}, efConstruction ${EF_CONSTRUCTION})`);
+    builds.push({ index: "hnswlib-node", buildSeconds: +buildSeconds.toFixed(1) });
+    const qArrays = Array.from({ length: nq }, (_, i) => Array.from(qData.subarray(i * dim, (i + 1) * dim)));
+    for (const ef of EF_SWEEP) {
+      ix.setEf(ef);
+      measure("hnswlib-node", `ef=${ef}`, (_q, i) => ix.searchKnn(qArrays[i]!, 10).neighbors);
+    }
+  }
+}
+
+// Best QPS at each recall target, per index
 const targets = [0.9, 0.95, 0.99];
+const indexes = [...new Set(rows.map((r) => r.index))];
+const best = (index: string, t: number) => rows.filter((r) => r.index === index && r.recall >= t).sort((a, b) => b.qps - a.qps)[0];
 const summary = targets.map((t) => {
-  const ok = rows.filter((r) => r.recall >= t).sort((a, b) => b.qps - a.qps)[0];
-  return { "recall ≥": t, index: ok?.index ?? "-", params: ok?.params ?? "-", qps: ok?.qps ?? 0 };
+  const entry: Record<string, unknown> = { "recall ≥": t };
+  for (const ix of indexes) {
+    const b = best(ix, t);
+    entry[ix] = b ? `${b.qps} (${b.params})` : "-";
+  }
+  const lib = best("hnswlib-node", t);
+  if (lib) for (const ix of indexes.filter((i) => i.startsWith("hnsw "))) {
+    const b = best(ix, t);
+    entry[`${ix} / hnswlib`] = b ? +(b.qps / lib.qps).toFixed(2) : "-";
+  }
+  return entry;
 });
 console.table(builds);
 console.table(summary);

@@ -172,9 +172,11 @@ export class HnswIndex implements VectorIndex {
     const l0 = new Int32Array(cap * this.stride0);
     l0.set(this.links0);
     this.links0 = l0;
-    const d0 = new Float32Array(cap * this.stride0);
-    d0.set(this.dists0);
-    this.dists0 = d0;
+    if (this.dists0.length > 0 || this.capacity === 0) {
+      const d0 = new Float32Array(cap * this.stride0);
+      d0.set(this.dists0);
+      this.dists0 = d0;
+    }
     const lv = new Int8Array(cap).fill(-1);
     lv.set(this.levels);
     this.levels = lv;
@@ -185,11 +187,24 @@ export class HnswIndex implements VectorIndex {
     this.quant?.ensureCapacity(cap);
   }
 
-  /** Links of node at level: [array, offset of the count, capacity]. */
-  private linksAt(node: number, level: number): [Int32Array, Float32Array, number, number] {
-    if (level === 0) return [this.links0, this.dists0, node * this.stride0, this.maxM0];
-    const stride = 1 + this.m;
-    return [this.upper[node]!, this.upperDists[node]!, (level - 1) * stride, this.m];
+  /** Links of node at level, for reading: [array, offset of the count]. */
+  private linksAt(node: number, level: number): [Int32Array, number] {
+    if (level === 0) return [this.links0, node * this.stride0];
+    return [this.upper[node]!, (level - 1) * (1 + this.m)];
+  }
+
+  /** Links and their distances, for writing: [links, dists, offset of the count, capacity]. */
+  private listAt(node: number, level: number): [Int32Array, Float32Array, number, number] {
+    if (level === 0) {
+      if (this.dists0.length < this.links0.length) {
+        // after a reopen: allocated on the first write, NaN = not known yet
+        const d = new Float32Array(this.links0.length).fill(NaN);
+        d.set(this.dists0);
+        this.dists0 = d;
+      }
+      return [this.links0, this.dists0, node * this.stride0, this.maxM0];
+    }
+    return [this.upper[node]!, this.upperDists[node]!, (level - 1) * (1 + this.m), this.m];
   }
 
   private nextTag(): number {
@@ -208,7 +223,7 @@ export class HnswIndex implements VectorIndex {
       let changed = true;
       while (changed) {
         changed = false;
-        const [links, , off] = this.linksAt(cur, level);
+        const [links, off] = this.linksAt(cur, level);
         const count = links[off]!;
         for (let i = 1; i <= count; i++) {
           const n = links[off + i]!;
@@ -241,7 +256,7 @@ export class HnswIndex implements VectorIndex {
       const cs = cand.topKey, c = cand.topVal;
       if (cs > bound && res.size >= ef) break;
       cand.pop();
-      const [links, , off] = this.linksAt(c, level);
+      const [links, off] = this.linksAt(c, level);
       const count = links[off]!;
       for (let i = 1; i <= count; i++) {
         const n = links[off + i]!;
@@ -311,7 +326,7 @@ export class HnswIndex implements VectorIndex {
       cur = ids[0]!;
       curScore = scores[0]!;
       const chosen = this.selectNeighbours(ids, scores, this.m);
-      const [links, dists, off] = this.linksAt(row, l);
+      const [links, dists, off] = this.listAt(row, l);
       links[off] = chosen.length;
       for (let i = 0; i < chosen.length; i++) {
         links[off + 1 + i] = ids[chosen[i]!]!;
@@ -344,9 +359,11 @@ export class HnswIndex implements VectorIndex {
 
   /** Add `to` to node's list at level; a full list keeps its closest. */
   private link(node: number, to: number, score: number, level: number): void {
-    const [links, dists, off, max] = this.linksAt(node, level);
+    const [links, dists, off, max] = this.listAt(node, level);
     const count = links[off]!;
     for (let i = 1; i <= count; i++) if (links[off + i] === to) return;
+    // link distances are not saved with the index: after a reopen they are recomputed on first need
+    for (let i = 1; i <= count; i++) if (Number.isNaN(dists[off + i]!)) dists[off + i] = this.nodeScore(node, links[off + i]!);
     if (count < max) {
       links[off + 1 + count] = to;
       dists[off + 1 + count] = score;
@@ -373,12 +390,12 @@ export class HnswIndex implements VectorIndex {
     this.data = this.source.store.data();
     const live = this.source.liveMask();
     for (let l = 0; l <= this.levels[row]!; l++) {
-      const [links, , off] = this.linksAt(row, l);
+      const [links, off] = this.linksAt(row, l);
       const count = links[off]!;
       const mine = Array.from(links.subarray(off + 1, off + 1 + count)).filter((n) => live[n] === 1);
       for (const n of mine) {
         if (this.levels[n]! < l) continue;
-        const [nl, nd, noff] = this.linksAt(n, l);
+        const [nl, nd, noff] = this.listAt(n, l);
         let c = nl[noff]!;
         for (let i = 1; i <= c; i++) {
           if (nl[noff + i] === row) {
@@ -599,13 +616,7 @@ export class HnswIndex implements VectorIndex {
     w.f64(this.entry).f64(this.maxLevel).f64(n);
     w.u8array(new Uint8Array(this.levels.buffer, 0, n));
     w.u32array(new Uint32Array(this.links0.buffer, 0, n * this.stride0));
-    w.f32array(this.dists0.subarray(0, n * this.stride0));
-    for (let i = 0; i < n; i++) {
-      if (this.levels[i]! > 0) {
-        w.u32array(new Uint32Array(this.upper[i]!.buffer));
-        w.f32array(this.upperDists[i]!);
-      }
-    }
+    for (let i = 0; i < n; i++) if (this.levels[i]! > 0) w.u32array(new Uint32Array(this.upper[i]!.buffer));
     // the level generator's state, so inserts after a reopen draw what they would have
     w.f64(this.rng.state);
     if (this.quant) {
@@ -628,15 +639,14 @@ export class HnswIndex implements VectorIndex {
     ix.ensureCapacity(Math.max(n, 1));
     const levels = new Int8Array(r.u8array().buffer);
     const links0 = new Int32Array(r.u32array().buffer);
-    const dists0 = r.f32array();
-    if (levels.length !== n || links0.length !== n * ix.stride0 || dists0.length !== n * ix.stride0) throw new RangeError("HNSW arrays have the wrong length");
+    if (levels.length !== n || links0.length !== n * ix.stride0) throw new RangeError("HNSW arrays have the wrong length");
     ix.levels.set(levels);
     ix.links0.set(links0);
-    ix.dists0.set(dists0);
+    ix.dists0 = new Float32Array(0); // unknown until an insert needs them
     for (let i = 0; i < n; i++) {
       if (levels[i]! > 0) {
         ix.upper[i] = new Int32Array(r.u32array().buffer);
-        ix.upperDists[i] = r.f32array();
+        ix.upperDists[i] = new Float32Array(ix.upper[i]!.length).fill(NaN);
         if (ix.upper[i]!.length !== levels[i]! * (1 + m)) throw new RangeError("HNSW upper links have the wrong length");
       }
     }

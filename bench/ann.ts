@@ -19,13 +19,15 @@ import { DATA_DIR, procMemory, readVecs, writeResult } from "./lib";
 // A child mode: open a saved database in a fresh process and read its real memory.
 if (process.argv[2] === "--memory-child") {
   const [dir, queryFile, nqText] = process.argv.slice(3);
+  // the queries are loaded (and the rest of the file dropped) before the first reading
+  const nq = Number(nqText);
+  const q = readVecs(queryFile!, "f");
+  const qd = (q.data as Float32Array).slice(0, nq * q.dim);
+  (q as { data: unknown }).data = null;
   const before = procMemory();
   const db = open(dir!);
   const c = db.collection("v");
   const afterOpen = procMemory();
-  const q = readVecs(queryFile!, "f");
-  const qd = q.data as Float32Array;
-  const nq = Number(nqText);
   for (let i = 0; i < nq; i++) c.search(qd.subarray(i * q.dim, (i + 1) * q.dim), { k: 10 });
   const afterSearch = procMemory();
   console.log(JSON.stringify({ before, afterOpen, afterSearch, usage: c.memoryUsage() }));
@@ -98,7 +100,7 @@ if (which === "all" || which === "clustered") {
   console.log(`clustered build ${buildSeconds.toFixed(2)} s, ${index.leafCount()} leaves, index heap ${(mem.indexBytes / 1048576).toFixed(2)} MB`);
   for (const probes of (process.env.PROBES ?? "2,4,6,8,12,16,24").split(",").map(Number)) {
     for (const rerankFactor of (process.env.RERANK ?? "5,10,20").split(",").map(Number)) {
-      measure("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.search(q, 10, { probes, rerankFactor }).rows);
+      measure("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.searchRows(q, 10, { probes, rerankFactor }).rows);
     }
   }
 }
@@ -138,6 +140,7 @@ if (which === "all" || which === "hnsw") {
       // real memory of the index in mmap mode, in a fresh process that only opens it and searches
       const child = Bun.spawnSync([process.execPath, import.meta.path, "--memory-child", dir, path.join(dataset, "query.fvecs.gz"), String(nq)], { stderr: "inherit" });
       const m = JSON.parse(child.stdout.toString());
+      build.childHeapPlusAnonAfterOpenMB = +(m.afterOpen.rssAnonMB - m.before.rssAnonMB).toFixed(1);
       build.childHeapPlusAnonMB = +(m.afterSearch.rssAnonMB - m.before.rssAnonMB).toFixed(1);
       build.childRssFileMB = +(m.afterSearch.rssFileMB - m.before.rssFileMB).toFixed(1);
       build.childSelfReportedHeapMB = +(m.usage.heapBytes / 1048576).toFixed(1);

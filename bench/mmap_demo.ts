@@ -56,7 +56,7 @@ function exactTruth(vectors: Float32Array): Set<number>[] {
   const norms = new Float32Array(n);
   const live = new Uint8Array(n).fill(1);
   const exact = new FlatIndex({ store, metric: "l2", norm: (i) => norms[i]!, isLive: () => true, liveMask: () => live });
-  return Array.from({ length: nq }, (_, i) => new Set(exact.search(queries.subarray(i * dim, (i + 1) * dim), 10, {}).rows));
+  return Array.from({ length: nq }, (_, i) => new Set(exact.searchRows(queries.subarray(i * dim, (i + 1) * dim), 10, {}).rows));
 }
 const truth = exactTruth(data);
 data = null;
@@ -71,7 +71,7 @@ function run(label: string, passes = 1) {
     for (let i = 0; i < nq; i++) {
       const q = queries.subarray(i * dim, (i + 1) * dim);
       const s = performance.now();
-      const res = index.search(q, 10, {});
+      const res = index.searchRows(q, 10, {});
       lat.push(performance.now() - s);
       if (p === 0) for (const r of res.rows) if (truth[i]!.has(r)) hits++;
     }

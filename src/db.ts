@@ -24,6 +24,7 @@ import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFil
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
 import { WriteAheadLog, type Durability } from "./storage/wal";
+import type { Progress } from "./index/types";
 
 export type { Durability };
 
@@ -180,17 +181,17 @@ export class Database implements CollectionHost, Disposable {
     this.afterCommit();
   }
 
-  vacuum(c: Collection, storage: StorageKind = c.config.storage): VacuumResult {
+  vacuum(c: Collection, storage: StorageKind = c.config.storage, onProgress?: Progress): VacuumResult {
     const entry = this.entries.get(c.name)!;
     if (this.path === null) {
       if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
-      return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())));
+      return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress);
     }
     const file = VectorFile.create(this.file(`${c.name}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
     let result: VacuumResult;
     try {
       const target: VectorStore = storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
-      result = c.compactInto(target);
+      result = c.compactInto(target, onProgress);
     } catch (e) {
       file.close();
       removeFile(file.path);

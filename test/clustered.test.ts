@@ -26,7 +26,7 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
   test("recall@10 against the exact ground truth: ≥ 0.9 at defaults, ≥ 0.99 at generous settings", () => {
     const all = Array.from({ length: ds.nq }, (_, i) => i);
     const at = (opts: { probes?: number; rerankFactor?: number }) =>
-      recallAt(10, all.map((i) => l2Index.searchVectors(query(i), 10, opts).map((h) => h.id)), all.map(truthOf));
+      recallAt(10, all.map((i) => l2Index.search(query(i), 10, opts).map((h) => h.id)), all.map(truthOf));
     const defaults = at({});
     const generous = at({ probes: 24, rerankFactor: 10 });
     expect(defaults).toBeGreaterThanOrEqual(0.9);
@@ -37,7 +37,7 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
   });
 
   test("distances are exact and ascending", () => {
-    const res = l2Index.searchVectors(query(3), 10);
+    const res = l2Index.search(query(3), 10);
     for (let i = 0; i < res.length; i++) {
       const v = row(ds.base, res[i]!.id, ds.dim);
       let s = 0;
@@ -66,7 +66,7 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
     const file = path.join(dir, "fashion.vec");
     const sub = { data: ds.base.subarray(0, 4000 * ds.dim).slice(), dimension: ds.dim };
     const ix = ClusteredIndex.build(sub, { seed: 3, maxLeafSize: 300 });
-    const before = Array.from({ length: 50 }, (_, i) => ix.searchVectors(query(i), 10, { probes: 4 }));
+    const before = Array.from({ length: 50 }, (_, i) => ix.search(query(i), 10, { probes: 4 }));
     expect(ix.isUsingMmap()).toBe(false);
     const heapBefore = ix.memoryUsageBytes();
     ix.useMmapStorage(file);
@@ -75,11 +75,11 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
     expect(usage.vectorHeapBytes).toBe(0);
     expect(usage.vectorMappedBytes).toBe(4000 * ds.dim * 4);
     expect(ix.memoryUsageBytes()).toBeLessThan(heapBefore / 10);
-    const after = Array.from({ length: 50 }, (_, i) => ix.searchVectors(query(i), 10, { probes: 4 }));
+    const after = Array.from({ length: 50 }, (_, i) => ix.search(query(i), 10, { probes: 4 }));
     expect(after).toEqual(before);
     const reopened = ClusteredIndex.open(file);
     expect(reopened.leafCount()).toBe(ix.leafCount());
-    expect(Array.from({ length: 50 }, (_, i) => reopened.searchVectors(query(i), 10, { probes: 4 }))).toEqual(before);
+    expect(Array.from({ length: 50 }, (_, i) => reopened.search(query(i), 10, { probes: 4 }))).toEqual(before);
   });
 
   test("inserts and deletes after the build", () => {
@@ -89,21 +89,21 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
     // insert 1000 more: they go to their nearest leaves
     for (let i = 2000; i < 3000; i++) expect(ix.addVector(row(ds.base, i, ds.dim))).toBe(i);
     expect(ix.size).toBe(3000);
-    for (const i of [2000, 2500, 2999]) expect(ix.searchVectors(row(ds.base, i, ds.dim), 1)[0]).toEqual({ id: i, distance: 0 });
+    for (const i of [2000, 2500, 2999]) expect(ix.search(row(ds.base, i, ds.dim), 1)[0]).toEqual({ id: i, distance: 0 });
     // a tight cluster of 300 new points lands in one leaf, which passes 2 × maxLeafSize and splits
     const r = rng(1);
     const centre = row(ds.base, 42, ds.dim);
     const cluster: number[] = [];
     for (let j = 0; j < 300; j++) cluster.push(ix.addVector(centre.map((x) => x + r() * 4)));
     expect(ix.leafCount()).toBeGreaterThan(leavesBefore);
-    const near = ix.searchVectors(centre, 10).map((h) => h.id);
+    const near = ix.search(centre, 10).map((h) => h.id);
     expect(near.filter((id) => cluster.includes(id)).length).toBeGreaterThanOrEqual(9);
     // deletes are never returned
     const q = row(ds.base, 2500, ds.dim);
-    const top = ix.searchVectors(q, 5).map((h) => h.id);
+    const top = ix.search(q, 5).map((h) => h.id);
     for (const id of top) expect(ix.deleteVector(id)).toBe(true);
     expect(ix.deleteVector(top[0]!)).toBe(false);
-    const after = ix.searchVectors(q, 5).map((h) => h.id);
+    const after = ix.search(q, 5).map((h) => h.id);
     for (const id of top) expect(after).not.toContain(id);
     expect(after).toHaveLength(5);
   });
@@ -111,18 +111,18 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
   test("errors: bad queries, mmap twice, unwritable path, existing file, size mismatch on open", () => {
     const dir = tempDir();
     const ix = ClusteredIndex.build({ data: ds.base.subarray(0, 500 * ds.dim).slice(), dimension: ds.dim }, { maxLeafSize: 100 });
-    expectCode(() => ix.searchVectors([1, 2, 3], 10), "DIMENSION_MISMATCH");
+    expectCode(() => ix.search([1, 2, 3], 10), "DIMENSION_MISMATCH");
     const bad = Array.from(query(0));
     bad[5] = NaN;
-    expectCode(() => ix.searchVectors(bad, 10), "NON_FINITE_VALUE");
-    expectCode(() => ix.searchVectors(query(0), 0), "INVALID_ARGUMENT");
+    expectCode(() => ix.search(bad, 10), "NON_FINITE_VALUE");
+    expectCode(() => ix.search(query(0), 0), "INVALID_ARGUMENT");
     expectCode(() => ix.useMmapStorage(path.join(dir, "no", "such", "dir", "x.vec")), "IO_ERROR");
     expectCode(() => ix.useMmapStorage("/proc/vqlite-cannot-write-here.vec"), "IO_ERROR");
     fs.writeFileSync(path.join(dir, "taken.vec"), "mine");
     expectCode(() => ix.useMmapStorage(path.join(dir, "taken.vec")), "IO_ERROR");
     expect(fs.readFileSync(path.join(dir, "taken.vec"), "utf8")).toBe("mine"); // never overwritten
     expect(ix.isUsingMmap()).toBe(false); // failed moves change nothing
-    expect(ix.searchVectors(query(0), 3)).toHaveLength(3);
+    expect(ix.search(query(0), 3)).toHaveLength(3);
     const file = path.join(dir, "ok.vec");
     ix.useMmapStorage(file);
     expectCode(() => ix.useMmapStorage(path.join(dir, "again.vec")), "INVALID_ARGUMENT");
@@ -155,13 +155,13 @@ describe("ClusteredIndex metrics", () => {
         for (let j = 0; j < q.length; j++) q[j] = q[j]! - 100;
         return q;
       });
-      const got = qs.map((q) => ix.searchVectors(q, 10, { probes: 16 }).map((h) => h.id));
-      const want = qs.map((q) => exact.search(q, 10, {}).rows);
+      const got = qs.map((q) => ix.search(q, 10, { probes: 16 }).map((h) => h.id));
+      const want = qs.map((q) => exact.searchRows(q, 10, {}).rows);
       expect(recallAt(10, got, want)).toBeGreaterThanOrEqual(0.95);
-      if (metric !== "dot") expect(recallAt(10, qs.map((q) => ix.searchVectors(q, 10).map((h) => h.id)), want)).toBeGreaterThanOrEqual(0.9);
+      if (metric !== "dot") expect(recallAt(10, qs.map((q) => ix.search(q, 10).map((h) => h.id)), want)).toBeGreaterThanOrEqual(0.9);
       // distances agree with the exact ones for the ids both found
-      const e = exact.search(qs[0]!, 10, {});
-      const g = ix.searchVectors(qs[0]!, 10);
+      const e = exact.searchRows(qs[0]!, 10, {});
+      const g = ix.search(qs[0]!, 10);
       for (const h of g) {
         const j = e.rows.indexOf(h.id);
         if (j >= 0) expect(h.distance).toBeCloseTo(e.distances[j]!, 2);

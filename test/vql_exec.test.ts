@@ -229,3 +229,25 @@ describe("fuzz: any input ends in results or a VqliteError with a position", () 
     expect(failed).toBeGreaterThan(200);
   });
 });
+
+describe("long work reports progress (the shell draws it as a bar on a terminal)", () => {
+  test("BUILD INDEX and VACUUM report monotonic progress that ends at 100%", async () => {
+    const { executeStatement } = await import("../src/query/executor");
+    const { parse } = await import("../src/query/parser");
+    const ds = fashionSmall();
+    using db = open();
+    db.exec("CREATE COLLECTION f (DIMENSION 784, METRIC L2) INDEX CLUSTERED (LEAF_SIZE 100)");
+    const c = db.collection("f");
+    c.insertMany(Array.from({ length: 3000 }, (_, i) => ({ id: String(i), vector: row(ds.base, i, 784) })));
+    c.deleteMany(Array.from({ length: 1000 }, (_, i) => String(i)));
+    for (const text of ["BUILD INDEX ON f", "VACUUM f"]) {
+      const events: [string, number, number][] = [];
+      executeStatement(db, parse(text)[0]!, { onProgress: (label, done, total) => events.push([label, done, total]) });
+      expect(events.length).toBeGreaterThan(2);
+      const fractions = events.map(([, d, t]) => d / t);
+      for (let i = 1; i < fractions.length; i++) expect(fractions[i]!).toBeGreaterThanOrEqual(fractions[i - 1]!);
+      expect(fractions.at(-1)).toBe(1);
+      expect(events[0]![0]).toBe(text.split(" ").slice(0, text.startsWith("BUILD") ? 2 : 1).join(" "));
+    }
+  });
+});

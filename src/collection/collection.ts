@@ -10,7 +10,7 @@ import { errors, VqliteError } from "../errors";
 import { normAt, type Metric } from "../index/distance";
 import { createIndex, readIndexSection, writeIndexSection } from "../index/factory";
 import { FlatIndex } from "../index/flat";
-import type { IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "../index/types";
+import type { IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "../index/types";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";
@@ -99,7 +99,7 @@ export interface CollectionHost {
   journal(c: Collection, mutations: readonly Mutation[]): void;
   /** Called after a journaled write was applied (auto-checkpoint hook). */
   committed(c: Collection): void;
-  vacuum(c: Collection, storage?: StorageKind): VacuumResult;
+  vacuum(c: Collection, storage?: StorageKind, onProgress?: Progress): VacuumResult;
 }
 
 const ID_OVERHEAD = 56; // JS string header + map entry, roughly
@@ -305,16 +305,16 @@ export class Collection implements RowSource {
   }
 
   /** Compact the vector file and id map, dropping deleted rows. */
-  vacuum(): VacuumResult {
+  vacuum(onProgress?: Progress): VacuumResult {
     this.host.assertUsable(this);
-    return this.host.vacuum(this);
+    return this.host.vacuum(this, undefined, onProgress);
   }
 
   /** Move the vectors to RAM or to an mmap file (compacting them on the way). */
-  setStorage(storage: StorageKind): VacuumResult {
+  setStorage(storage: StorageKind, onProgress?: Progress): VacuumResult {
     this.host.assertUsable(this);
     if (storage !== "memory" && storage !== "mmap") throw errors.invalidConfig(`storage must be memory or mmap, got ${JSON.stringify(storage)}`);
-    return this.host.vacuum(this, storage);
+    return this.host.vacuum(this, storage, onProgress);
   }
 
   private atIndex<T>(i: number, fn: () => T): T {
@@ -475,7 +475,7 @@ export class Collection implements RowSource {
       ? (row) => userFilter(this.payloads[row] ?? null, this.ids[row]!) === true
       : undefined;
     const index = options.exact ? this.exact : this.index;
-    const res: IndexSearchResult = index.search(q, Math.min(k, Math.max(1, this.liveRows)), {
+    const res: IndexSearchResult = index.searchRows(q, Math.min(k, Math.max(1, this.liveRows)), {
       filter,
       probes: options.probes,
       rerankFactor: options.rerankFactor,
@@ -569,16 +569,16 @@ export class Collection implements RowSource {
   }
 
   /** Rebuild the index from scratch over the live items (for when the data drifted). */
-  rebuildIndex(): void {
+  rebuildIndex(onProgress?: Progress): void {
     this.host.assertUsable(this);
-    this.index.rebuild();
+    this.index.rebuild(onProgress);
   }
 
   /**
    * Copy the live rows, in order, into `target` (an empty store) and renumber.
    * Only live rows survive; row numbers change.
    */
-  compactInto(target: VectorStore): VacuumResult {
+  compactInto(target: VectorStore, onProgress?: Progress): VacuumResult {
     if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
     const n = this.store.length;
     const before = n;
@@ -594,6 +594,7 @@ export class Collection implements RowSource {
       if (this.live[row] !== 1) continue;
       const nr = target.append(this.store.get(row));
       oldToNew[row] = nr;
+      if (onProgress && (row & 1023) === 1023) onProgress(row + 1, n);
       ids[nr] = this.ids[row]!;
       payloads[nr] = this.payloads[row] ?? null;
       sizes[nr] = this.payloadSizes[row] ?? 0;

@@ -25,7 +25,7 @@ import { samplePositions } from "./random";
 import { HadamardRotation } from "./rotation";
 import { estimateSelectivity } from "./selectivity";
 import { TopK } from "./topk";
-import type { IndexSearchOptions, IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
 
 export interface ClusteredOptions {
   readonly branchingFactor?: number;
@@ -56,6 +56,8 @@ export const DEFAULT_RERANK_FACTOR = 5;
 export const SELECTIVE_FILTER = 0.05;
 /** Training points per centroid (faiss warns below 39 and caps at 256; ml-kmeans' cost is linear in it). */
 const TRAIN_PER_CENTROID = 64;
+/** For experiments (bench/code_experiment.ts): rotation rounds (0 = residual codes without rotation). */
+const ROTATION_ROUNDS = (process.env.VQLITE_ROTATION_ROUNDS ? Number(process.env.VQLITE_ROTATION_ROUNDS) : 1) as 0 | 1 | 2;
 /** For experiments (bench/ann.ts): code width in bits instead of one per dimension. */
 const CODE_BITS_OVERRIDE: number | undefined = process.env.VQLITE_CODE_BITS ? Number(process.env.VQLITE_CODE_BITS) : undefined;
 
@@ -178,7 +180,7 @@ export class ClusteredIndex implements VectorIndex {
   ) {
     this.options = resolveOptions(options, source.metric);
     this.dimension = source.store.dimension;
-    this.rotation = new HadamardRotation(this.dimension, this.options.seed);
+    this.rotation = new HadamardRotation(this.dimension, this.options.seed, ROTATION_ROUNDS);
     const p = this.rotation.padded;
     // 1 bit per dimension: the first `dimension` rotated coordinates (of P ≥ dimension).
     this.codeBits = Math.min(p, CODE_BITS_OVERRIDE ?? this.dimension);
@@ -210,14 +212,22 @@ export class ClusteredIndex implements VectorIndex {
   }
 
   /** (Re)build the whole tree from the live rows of the source. */
-  rebuild(): void {
+  rebuild(onProgress?: Progress): void {
     const n = this.source.store.length;
     const rows: number[] = [];
     for (let r = 0; r < n; r++) if (this.source.isLive(r)) rows.push(r);
     this.splits = 0;
-    this.root = this.buildNode(Int32Array.from(rows), 0);
+    this.progress = onProgress ? { report: onProgress, done: 0, total: rows.length } : null;
+    try {
+      this.root = this.buildNode(Int32Array.from(rows), 0);
+    } finally {
+      this.progress = null;
+    }
     this.leafCountCache = -1;
   }
+
+  /** Set while rebuilding with a progress callback: points encoded into leaves so far. */
+  private progress: { report: Progress; done: number; total: number } | null = null;
 
   /** Copy row `row` in the index geometry (unit length for cosine) into out. */
   private load(row: number, out: Float32Array): void {
@@ -313,6 +323,10 @@ export class ClusteredIndex implements VectorIndex {
     }
     leaf.radius = Math.sqrt(r2);
     leaf.size = n;
+    if (this.progress) {
+      this.progress.done += n;
+      this.progress.report(this.progress.done, this.progress.total);
+    }
     leaf.splitAt = 2 * this.options.maxLeafSize;
     return leaf;
   }
@@ -427,15 +441,15 @@ export class ClusteredIndex implements VectorIndex {
 
   // ---- search ------------------------------------------------------------------------------
 
-  search(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
+  searchRows(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
     const filter = options.filter;
     if (this.root.children === null) {
       // Not trained yet (a single small leaf): exact search is cheaper and exact.
-      const r = this.exact.search(query, k, { filter });
+      const r = this.exact.searchRows(query, k, { filter });
       return { ...r, route: filter ? "exact-filtered" : "exact" };
     }
     if (filter && estimateSelectivity(this.source, filter) < SELECTIVE_FILTER) {
-      return this.exact.search(query, k, { filter });
+      return this.exact.searchRows(query, k, { filter });
     }
     const leaves = this.leafCount();
     let probes = Math.min(options.probes ?? DEFAULT_PROBES, leaves);
@@ -596,11 +610,14 @@ export class ClusteredIndex implements VectorIndex {
     return this.owned;
   }
 
-  /** Standalone search: `{ id, distance }` with id the row position, ascending. */
-  searchVectors(query: ArrayLike<number>, k: number, options: ClusteredSearchOptions = {}): { id: number; distance: number }[] {
+  /** The k nearest vectors: `{ id, distance }` ascending, id the vector's position, distances exact. */
+  search(query: ArrayLike<number>, k: number, options: ClusteredSearchOptions = {}): { id: number; distance: number }[] {
     const q = this.checkQuery(query);
     if (!Number.isInteger(k) || k < 1) throw errors.invalidArgument(`k must be a positive integer, got ${k}`);
-    const res = this.search(q, k, options);
+    for (const [name, v] of [["probes", options.probes], ["rerankFactor", options.rerankFactor]] as const) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw errors.invalidArgument(`${name} must be a positive integer, got ${v}`);
+    }
+    const res = this.searchRows(q, k, options);
     return res.rows.map((id, i) => ({ id, distance: res.distances[i]! }));
   }
 

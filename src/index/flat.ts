@@ -4,7 +4,7 @@
 import type { ByteWriter } from "../storage/binary";
 import { normAt, scoreAt, scoreToDistance } from "./distance";
 import { TopK } from "./topk";
-import type { IndexSearchOptions, IndexSearchResult, RowSource, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RowSource, VectorIndex } from "./types";
 
 export class FlatIndex implements VectorIndex {
   readonly type = "flat" as const;
@@ -15,10 +15,12 @@ export class FlatIndex implements VectorIndex {
   add(_row: number): void {}
   remove(_row: number): void {}
   remap(_oldToNew: Int32Array): void {}
-  rebuild(): void {}
+  rebuild(onProgress?: Progress): void {
+    onProgress?.(1, 1);
+  }
   serialize(_w: ByteWriter): void {}
 
-  search(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
+  searchRows(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
     const { store, metric } = this.source;
     const d = store.dimension;
     const data = store.data();

@@ -24,11 +24,12 @@
 import { errors } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { FlatIndex } from "./flat";
 import { MaxHeap, MinHeap } from "./heap";
 import { BinaryQuantizer, ScalarQuantizer, type QuantizationKind, type Quantizer } from "./quantize";
 import { XorShift32 } from "./random";
 import { estimateSelectivity } from "./selectivity";
-import type { IndexSearchOptions, IndexSearchResult, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
 
 export interface HnswOptions {
   readonly m?: number;
@@ -84,6 +85,7 @@ export class HnswIndex implements VectorIndex {
   private useCodes = false;
   private readonly tmp: Float32Array;
   private distCount = 0;
+  private readonly exact: FlatIndex;
 
   constructor(
     private readonly source: RowSource,
@@ -107,6 +109,7 @@ export class HnswIndex implements VectorIndex {
     this.mult = 1 / Math.log(this.m);
     this.qv = new Float32Array(this.dim);
     this.tmp = new Float32Array(this.dim);
+    this.exact = new FlatIndex(source);
   }
 
   // ---- geometry ----------------------------------------------------------------------------
@@ -457,7 +460,7 @@ export class HnswIndex implements VectorIndex {
 
   // ---- search ------------------------------------------------------------------------------
 
-  search(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
+  searchRows(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
     const filter = options.filter;
     const live = this.source.liveMask();
     if (filter && estimateSelectivity(this.source, filter) < HNSW_SELECTIVE_FILTER) return this.exactFiltered(query, k, filter, "exact-filtered");
@@ -505,33 +508,14 @@ export class HnswIndex implements VectorIndex {
     };
   }
 
+  /** Exact scan (of the filter's matches): the oracle, reused for selective filters and as the fallback. */
   private exactFiltered(query: Float32Array, k: number, filter: RowFilter | undefined, route: SearchRoute): IndexSearchResult {
-    const { store, metric } = this.source;
-    const d = this.dim, data = store.data(), n = store.length, live = this.source.liveMask();
-    const qNorm = normAt(query, 0, d);
-    const res = this.res;
-    res.clear();
-    let scanned = 0;
-    for (let r = 0; r < n; r++) {
-      if (live[r] !== 1 || (filter && !filter(r))) continue;
-      scanned++;
-      const s = scoreAt(metric, query, qNorm, data, r * d, this.source.norm(r), d);
-      if (res.size < k) res.push(s, r);
-      else if (s < res.topKey) {
-        res.pop();
-        res.push(s, r);
-      }
-    }
-    const ids: number[] = [], scores: number[] = [];
-    this.drainResults(ids, scores);
-    return { rows: ids, distances: scores.map((s) => scoreToDistance(metric, s)), route, stats: { scanned } };
+    return { ...this.exact.searchRows(query, k, { filter }), route };
   }
-
-
 
   // ---- maintenance -------------------------------------------------------------------------
 
-  rebuild(): void {
+  rebuild(onProgress?: Progress): void {
     this.links0 = new Int32Array(0);
     this.dists0 = new Float32Array(0);
     this.upper = [];
@@ -547,7 +531,11 @@ export class HnswIndex implements VectorIndex {
     const live = this.source.liveMask();
     this.ensureCapacity(n);
     if (this.quantization !== "none" && n >= TRAIN_ROWS) this.trainQuantizer();
-    for (let r = 0; r < n; r++) if (live[r] === 1) this.add(r);
+    for (let r = 0; r < n; r++) {
+      if (live[r] === 1) this.add(r);
+      if (onProgress && (r & 255) === 255) onProgress(r + 1, n);
+    }
+    onProgress?.(n, n);
   }
 
   remap(oldToNew: Int32Array): void {

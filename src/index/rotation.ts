@@ -15,7 +15,8 @@ export class HadamardRotation {
   constructor(
     readonly dimension: number,
     readonly seed: number,
-    readonly rounds: 1 | 2 = 1,
+    /** 0 = no rotation (zero-padding only), for comparisons; 1 (default) or 2 rounds. */
+    readonly rounds: 0 | 1 | 2 = 1,
   ) {
     let p = 1;
     while (p < dimension) p <<= 1;
@@ -33,6 +34,11 @@ export class HadamardRotation {
   /** out[0..P) = R · (src[off..off+d) padded with zeros). `out` must have length ≥ P. */
   apply(src: Float32Array, off: number, out: Float32Array): void {
     const d = this.dimension, p = this.padded, s1 = this.signs1, s2 = this.signs2;
+    if (this.rounds === 0) {
+      for (let i = 0; i < d; i++) out[i] = src[off + i]!;
+      for (let i = d; i < p; i++) out[i] = 0;
+      return;
+    }
     for (let i = 0; i < d; i++) out[i] = src[off + i]! * s1[i]!;
     for (let i = d; i < p; i++) out[i] = 0;
     fwht(out, p);

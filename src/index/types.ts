@@ -17,6 +17,9 @@ export interface RowSource {
   liveMask(): Uint8Array;
 }
 
+/** Long work reports how far it is. */
+export type Progress = (done: number, total: number) => void;
+
 /** Accepts a row (payload filter); absent means every live row. */
 export type RowFilter = (row: number) => boolean;
 
@@ -44,12 +47,13 @@ export interface VectorIndex {
   add(row: number): void;
   /** A row stopped being live. */
   remove(row: number): void;
-  search(query: Float32Array, k: number, options: IndexSearchOptions): IndexSearchResult;
+  /** The k best live rows (internal row numbers) with public distances, and how they were found. */
+  searchRows(query: Float32Array, k: number, options: IndexSearchOptions): IndexSearchResult;
   heapBytes(): number;
   /** Row numbers changed (vacuum): old row r is now oldToNew[r], or gone when -1. */
   remap(oldToNew: Int32Array): void;
   /** Rebuild from the live rows of the source (after drift, or after loading without a saved index). */
-  rebuild(): void;
+  rebuild(onProgress?: Progress): void;
   /** Save the structure (not the vectors) into a collection snapshot. */
   serialize(w: ByteWriter): void;
 }

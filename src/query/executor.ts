@@ -238,15 +238,13 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
     case "alterStorage": {
       const c = collectionOf(db, stmt.collection);
       if (c.config.storage === stmt.storage) return done({ message: `${c.name} already uses ${stmt.storage} storage` });
-      progress?.("ALTER", 0, 1);
-      const r = at(stmt.collection, () => c.setStorage(stmt.storage));
+      const r = at(stmt.collection, () => c.setStorage(stmt.storage, progress && ((d, t) => progress("ALTER", d, t))));
       progress?.("ALTER", 1, 1);
       return done({ message: `${c.name} now uses ${stmt.storage} storage`, count: c.count(), rows: [{ ...r }] });
     }
     case "buildIndex": {
       const c = collectionOf(db, stmt.collection);
-      progress?.("BUILD INDEX", 0, 1);
-      c.rebuildIndex();
+      c.rebuildIndex(progress && ((d, t) => progress("BUILD INDEX", d, t)));
       progress?.("BUILD INDEX", 1, 1);
       return done({ message: `rebuilt the ${c.config.index.type} index of ${c.name}`, count: c.count() });
     }
@@ -281,8 +279,7 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       return done({ message: "checkpoint done" });
     case "vacuum": {
       const c = collectionOf(db, stmt.collection);
-      progress?.("VACUUM", 0, 1);
-      const r = c.vacuum();
+      const r = c.vacuum(progress && ((d, t) => progress("VACUUM", d, t)));
       progress?.("VACUUM", 1, 1);
       return done({ rows: [{ removedRows: r.removedRows, reclaimedBytes: r.reclaimedBytes }], count: r.removedRows });
     }

@@ -116,7 +116,8 @@ function deepFreeze<T>(v: T): T {
 export class Collection implements RowSource {
   private ids: (string | null)[] = [];
   private rowOf = new Map<string, number>();
-  private payloads: Payload[] = [];
+  /** Parsed payloads; a string is a payload's JSON text not parsed yet (loaded from a snapshot, parsed on first use). */
+  private payloads: (Payload | string)[] = [];
   private payloadSizes: number[] = [];
   private sparse: (SparseVector | null)[] = [];
   private live: Uint8Array = new Uint8Array(16);
@@ -171,7 +172,19 @@ export class Collection implements RowSource {
   }
 
   payloadOf(row: number): Payload {
-    return this.payloads[row] ?? null;
+    const p = this.payloads[row];
+    if (typeof p === "string") {
+      const parsed = deepFreeze(JSON.parse(p) as Payload);
+      this.payloads[row] = parsed;
+      return parsed;
+    }
+    return p ?? null;
+  }
+
+  /** A payload's JSON text (null for none), without parsing it if it was never parsed. */
+  private payloadText(row: number): string | null {
+    const p = this.payloads[row];
+    return p === null || p === undefined ? null : typeof p === "string" ? p : JSON.stringify(p);
   }
 
   rowOfId(id: string): number | undefined {
@@ -204,7 +217,7 @@ export class Collection implements RowSource {
     return {
       id: this.ids[row]!,
       vector: this.store.get(row).slice(),
-      payload: this.payloads[row] ?? null,
+      payload: this.payloadOf(row),
       sparse: this.sparse[row] ?? null,
     };
   }
@@ -366,7 +379,7 @@ export class Collection implements RowSource {
       case "update": {
         const row = this.rowOf.get(m.id);
         if (row === undefined) return; // replay of an update whose item is gone: nothing to do
-        const payload = m.payload === undefined ? (this.payloads[row] === null ? null : JSON.stringify(this.payloads[row])) : m.payload;
+        const payload = m.payload === undefined ? this.payloadText(row) : m.payload;
         const sparse = m.sparse === undefined ? (this.sparse[row] ?? null) : m.sparse;
         if (m.vector) {
           this.kill(row);
@@ -472,7 +485,7 @@ export class Collection implements RowSource {
     const userFilter = options.filter;
     if (userFilter !== undefined && typeof userFilter !== "function") throw errors.invalidArgument("filter must be a function (payload, id) => boolean");
     const filter: RowFilter | undefined = userFilter
-      ? (row) => userFilter(this.payloads[row] ?? null, this.ids[row]!) === true
+      ? (row) => userFilter(this.payloadOf(row), this.ids[row]!) === true
       : undefined;
     const index = options.exact ? this.exact : this.index;
     const res: IndexSearchResult = index.searchRows(q, Math.min(k, Math.max(1, this.liveRows)), {
@@ -484,7 +497,7 @@ export class Collection implements RowSource {
     const hits: SearchHit[] = new Array(res.rows.length);
     for (let i = 0; i < res.rows.length; i++) {
       const row = res.rows[i]!;
-      hits[i] = { id: this.ids[row]!, distance: res.distances[i]!, payload: this.payloads[row] ?? null };
+      hits[i] = { id: this.ids[row]!, distance: res.distances[i]!, payload: this.payloadOf(row) };
     }
     return { hits: this.liveRows === 0 ? [] : hits, route: res.route, stats: res.stats };
   }
@@ -518,25 +531,41 @@ export class Collection implements RowSource {
     return this.store.length;
   }
 
+  /**
+   * Snapshot body: row count, live bitmap, norms, then the live rows' ids and
+   * payload texts each as one string with per-row lengths (one decode on open
+   * instead of one per row), the rows with sparse vectors, and the index.
+   */
   writeSnapshot(w: ByteWriter): void {
     const n = this.store.length;
     w.f64(n).f64(this.liveRows);
     w.u8array(this.live.subarray(0, n));
     w.f32array(this.norms.subarray(0, n));
+    const idLens = new Uint32Array(this.liveRows);
+    const payloadLens = new Int32Array(this.liveRows);
+    const ids: string[] = [];
+    const texts: string[] = [];
+    const sparseRows: number[] = [];
+    let i = 0;
     for (let row = 0; row < n; row++) {
       if (this.live[row] !== 1) continue;
-      w.string(this.ids[row]!);
-      const p = this.payloads[row];
-      if (p === null || p === undefined) w.u8(0);
-      else w.u8(1).string(JSON.stringify(p));
-      const s = this.sparse[row];
-      if (s) w.u8(1).u32array(s.indices).f32array(s.values);
-      else w.u8(0);
+      const id = this.ids[row]!;
+      ids.push(id);
+      idLens[i] = id.length;
+      const text = this.payloadText(row);
+      payloadLens[i] = text === null ? -1 : text.length;
+      if (text !== null) texts.push(text);
+      if (this.sparse[row]) sparseRows.push(row);
+      i++;
     }
+    w.u32array(idLens).string(ids.join(""));
+    w.u32array(new Uint32Array(payloadLens.buffer)).string(texts.join(""));
+    w.u32(sparseRows.length);
+    for (const row of sparseRows) w.f64(row).u32array(this.sparse[row]!.indices).f32array(this.sparse[row]!.values);
     writeIndexSection(w, this.index);
   }
 
-  /** Restore metadata for rows already present in the store. */
+  /** Restore metadata for rows already present in the store. Payloads stay JSON text until used. */
   readSnapshot(r: ByteReader): void {
     const n = r.f64();
     const liveCount = r.f64();
@@ -547,24 +576,40 @@ export class Collection implements RowSource {
     this.ensureRows(n);
     this.live.set(live);
     this.norms.set(norms);
+    const idLens = r.u32array();
+    const allIds = r.string();
+    const payloadLens = new Int32Array(r.u32array().buffer);
+    const allTexts = r.string();
+    if (idLens.length !== liveCount || payloadLens.length !== liveCount) throw new RangeError("live row count does not match");
     this.ids = new Array(n).fill(null);
     this.payloads = new Array(n).fill(null);
     this.payloadSizes = new Array(n).fill(0);
     this.sparse = new Array(n).fill(null);
-    let count = 0;
+    let i = 0, idPos = 0, textPos = 0;
     for (let row = 0; row < n; row++) {
       if (live[row] !== 1) continue;
-      count++;
-      const id = r.string();
+      if (i >= liveCount) throw new RangeError("live row count does not match");
+      const id = allIds.slice(idPos, (idPos += idLens[i]!));
       this.ids[row] = id;
       this.rowOf.set(id, row);
-      this.metaBytes += ID_OVERHEAD + id.length * 2;
-      const payload = r.u8() === 1 ? r.string() : null;
-      const sparse = r.u8() === 1 ? { indices: r.u32array(), values: r.f32array() } : null;
-      this.setMeta(row, payload, sparse);
+      const len = payloadLens[i]!;
+      if (len >= 0) {
+        this.payloads[row] = allTexts.slice(textPos, (textPos += len));
+        this.payloadSizes[row] = PAYLOAD_OVERHEAD + len * 2;
+      }
+      this.metaBytes += ID_OVERHEAD + id.length * 2 + this.payloadSizes[row]!;
+      i++;
     }
-    if (count !== liveCount) throw new RangeError("live row count does not match");
-    this.liveRows = count;
+    if (i !== liveCount || idPos !== allIds.length || textPos !== allTexts.length) throw new RangeError("ids or payloads do not match the live rows");
+    const sparseCount = r.u32();
+    for (let j = 0; j < sparseCount; j++) {
+      const row = r.f64();
+      if (!(row >= 0 && row < n) || live[row] !== 1) throw new RangeError("sparse vector for a row that is not live");
+      const sp = { indices: r.u32array(), values: r.f32array() };
+      this.sparse[row] = sp;
+      this.metaBytes += sp.indices.byteLength + sp.values.byteLength;
+    }
+    this.liveRows = liveCount;
     this.index = readIndexSection(r, this.config.index, this, this.config.quantization);
   }
 
@@ -584,7 +629,7 @@ export class Collection implements RowSource {
     const before = n;
     target.reserve(this.liveRows);
     const ids: (string | null)[] = [];
-    const payloads: Payload[] = [];
+    const payloads: (Payload | string)[] = [];
     const sizes: number[] = [];
     const sparse: (SparseVector | null)[] = [];
     const live = new Uint8Array(Math.max(16, this.liveRows));

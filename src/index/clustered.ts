@@ -844,6 +844,7 @@ function scanLeaf(
   for (let i = 0, o = 0; i < size; i++, o += words) {
     const row = rows[i]!;
     if (live[row] !== 1) continue;
+    // hamming() from binary_code.ts, inlined: this is the loop a clustered search spends its time in
     let h = 0;
     for (let w = 0; w < words; w++) {
       let x = qcode[w]! ^ codes[o + w]!;

@@ -11,7 +11,7 @@
  * Estimates only rank candidates; the final ones are reranked on full vectors.
  */
 import { ByteReader, ByteWriter } from "../storage/binary";
-import { encodeSigns, wordsFor } from "./binary_code";
+import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, type Metric } from "./distance";
 import { HadamardRotation } from "./rotation";
 
@@ -244,16 +244,7 @@ export class BinaryQuantizer implements Quantizer {
   }
 
   estimate(node: number): number {
-    const words = this.words, codes = this.codes, qc = this.qcode;
-    const o = node * words;
-    let h = 0;
-    for (let w = 0; w < words; w++) {
-      let x = qc[w]! ^ codes[o + w]!;
-      x = (x - ((x >>> 1) & 0x55555555)) | 0;
-      x = ((x & 0x33333333) + ((x >>> 2) & 0x33333333)) | 0;
-      x = (x + (x >>> 4)) & 0x0f0f0f0f;
-      h = (h + (Math.imul(x, 0x01010101) >>> 24)) | 0;
-    }
+    const h = hamming(this.qcode, 0, this.codes, node * this.words, this.words);
     const r = this.norms[node]!;
     const cos = this.cosTab[h]!;
     // ‖q−x‖² = ‖q−μ‖² + ‖x−μ‖² − 2⟨q−μ, x−μ⟩ ; ⟨q, x⟩ = ⟨q, μ⟩ + ⟨q, x−μ⟩ ≈ ⟨q, μ⟩ + ⟨q−μ, x−μ⟩ + ⟨μ, x−μ⟩ (last term dropped)

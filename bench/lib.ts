@@ -49,7 +49,8 @@ export function syntheticRows(out: Float32Array, dim: number, start: number, row
   return out;
 }
 
-export const DATA_DIR = path.resolve(import.meta.dir, "../../shared/data");
+/** The benchmark data: ../shared/data beside the checkout, or VQLITE_DATA_DIR. */
+export const DATA_DIR = process.env.VQLITE_DATA_DIR ?? path.resolve(import.meta.dir, "../../shared/data");
 
 /** Read a gzipped .fvecs/.ivecs file into a flat array. */
 export function readVecs(file: string, kind: "f" | "i"): { data: Float32Array | Int32Array; n: number; dim: number } {

@@ -43,7 +43,8 @@ export function expectCode(fn: () => unknown, code: string): VqliteError {
   throw new Error(`expected a ${code} error, nothing was thrown`);
 }
 
-export const DATA_DIR = path.resolve(import.meta.dir, "../../shared/data");
+/** The benchmark data: ../shared/data beside the checkout, or VQLITE_DATA_DIR. */
+export const DATA_DIR = process.env.VQLITE_DATA_DIR ?? path.resolve(import.meta.dir, "../../shared/data");
 
 export interface Dataset {
   base: Float32Array;
@@ -58,6 +59,9 @@ export interface Dataset {
 let small: Dataset | null = null;
 
 function readVecs(file: string): { data: ArrayBuffer; n: number; dim: number; flat: Int32Array } {
+  if (!fs.existsSync(file)) {
+    throw new Error(`benchmark data not found at ${file}: the tests read ../shared/data beside the checkout (or set VQLITE_DATA_DIR)`);
+  }
   const raw = Bun.gunzipSync(fs.readFileSync(file));
   const all = new Int32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   const dim = all[0]!;

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open, VqliteError } from "../src/index";
-import { expectCode, fashionSmall, row, tempDir } from "./helpers";
+import { DATA_DIR, expectCode, fashionSmall, row, tempDir } from "./helpers";
 
 function seeded() {
   const db = open();
@@ -147,7 +147,7 @@ describe("COPY", () => {
   test("fvecs (gzipped) from the real data gets ids '0', '1', …", () => {
     using db = open();
     db.exec("CREATE COLLECTION f (DIMENSION 784, METRIC L2)");
-    const file = path.resolve(import.meta.dir, "../../shared/data/fashion-mnist-784-euclidean-small/query.fvecs.gz");
+    const file = path.join(DATA_DIR, "fashion-mnist-784-euclidean-small", "query.fvecs.gz");
     const [r] = db.exec(`COPY f FROM '${file}'`);
     expect(r!.count).toBe(500);
     expect(db.collection("f").get("499")!.vector).toEqual(row(fashionSmall().queries, 499, 784).slice());

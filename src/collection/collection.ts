@@ -167,10 +167,6 @@ export class Collection implements RowSource {
     return this.live;
   }
 
-  idOf(row: number): string {
-    return this.ids[row]!;
-  }
-
   payloadOf(row: number): Payload {
     const p = this.payloads[row];
     if (typeof p === "string") {

@@ -25,13 +25,6 @@ export function encodeSigns(v: Float32Array, bits: number, out: Int32Array, outO
   }
 }
 
-export function popcount32(x: number): number {
-  x = (x - ((x >>> 1) & 0x55555555)) | 0;
-  x = ((x & 0x33333333) + ((x >>> 2) & 0x33333333)) | 0;
-  x = (x + (x >>> 4)) & 0x0f0f0f0f;
-  return Math.imul(x, 0x01010101) >>> 24;
-}
-
 export function hamming(a: Int32Array, ao: number, b: Int32Array, bo: number, words: number): number {
   let h = 0;
   for (let w = 0; w < words; w++) {

@@ -745,4 +745,3 @@ export function parse(text: string): Statement[] {
   return result ?? [];
 }
 
-export { parser as vqlParser };

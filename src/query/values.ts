@@ -2,7 +2,7 @@
  * Evaluation of value nodes (literals, arrays, objects, $parameters) to plain
  * JavaScript values.
  */
-import { errors, VqliteError } from "../errors";
+import { VqliteError } from "../errors";
 import { assertNever, type ValueNode } from "./ast";
 
 export type Params = Readonly<Record<string, unknown>>;
@@ -73,4 +73,3 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-export { errors };

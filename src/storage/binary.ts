@@ -50,13 +50,6 @@ export class ByteWriter {
     return this;
   }
 
-  f32(v: number): this {
-    this.ensure(4);
-    this.view.setFloat32(this.pos, v, true);
-    this.pos += 4;
-    return this;
-  }
-
   bytes(b: Uint8Array): this {
     this.u32(b.length);
     this.raw(b);
@@ -74,7 +67,7 @@ export class ByteWriter {
     return this.bytes(encoder.encode(s));
   }
 
-  /** A typed array's bytes, length-prefixed by element count. Pads to 4-byte alignment first. */
+  /** A typed array's bytes, length-prefixed by element count (the reader copies them out, so no alignment is needed). */
   f32array(a: Float32Array): this {
     this.u32(a.length);
     this.raw(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
@@ -134,13 +127,6 @@ export class ByteReader {
     this.need(8);
     const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
-    return v;
-  }
-
-  f32(): number {
-    this.need(4);
-    const v = this.view.getFloat32(this.pos, true);
-    this.pos += 4;
     return v;
   }
 

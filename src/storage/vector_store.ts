@@ -83,11 +83,6 @@ export class MemoryVectorStore implements VectorStore {
     return this.rows++;
   }
 
-  /** Drop rows past `length` (used by recovery; never exposed to users). */
-  truncate(length: number): void {
-    if (length < this.rows) this.rows = length;
-  }
-
   heapBytes(): number {
     return this.buf.byteLength;
   }

@@ -58,8 +58,16 @@ class Heap {
   pop(): void {
     const n = --this.size;
     if (n <= 0) return;
+    this.siftDown(this.keys[n]!, this.vals[n]!, n);
+  }
+
+  /** Replace the top with (key, val) in one sift: pop and push at the cost of one. */
+  replaceTop(key: number, val: number): void {
+    this.siftDown(key, val, this.size);
+  }
+
+  private siftDown(key: number, val: number, n: number): void {
     const keys = this.keys, vals = this.vals;
-    const key = keys[n]!, val = vals[n]!;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;

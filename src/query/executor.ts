@@ -202,9 +202,9 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       const type = c.config.index.type;
       const o = stmt.options;
       if ((o.probes || o.rerank) && type !== "clustered") {
-        throw typeError(`PROBES and RERANK apply to a clustered index; ${c.name} has a ${type} index`, (o.probes ?? o.rerank)!);
+        throw typeError(`PROBES and RERANK apply to a clustered index; ${c.name} uses the ${type} index`, (o.probes ?? o.rerank)!);
       }
-      if (o.ef && type !== "hnsw") throw typeError(`EF applies to an HNSW index; ${c.name} has a ${type} index`, o.ef);
+      if (o.ef && type !== "hnsw") throw typeError(`EF applies to an HNSW index; ${c.name} uses the ${type} index`, o.ef);
       const searchOptions = {
         k,
         filter: stmt.where ? compileFilter(stmt.where, params) : undefined,

@@ -49,6 +49,8 @@ interface Entry {
   collection: Collection;
   /** Vector file (on-disk databases): the store's own file for mmap, the persistence file for memory. */
   file: VectorFile | null;
+  /** The snapshot file that holds this collection as of `version`; null until its first checkpoint. */
+  saved: { version: number; snapshot: string } | null;
 }
 
 interface ManifestCollection {
@@ -75,6 +77,8 @@ export class Database implements CollectionHost, Disposable {
   private wal: WriteAheadLog | null = null;
   private lock: DirectoryLock | null = null;
   private lsn = 0;
+  /** LSN the manifest on disk covers. */
+  private checkpointLsn = 0;
   private generation = 0;
   private replaying = false;
   private checkpointDue = false;
@@ -207,18 +211,26 @@ export class Database implements CollectionHost, Disposable {
   // ---- durability --------------------------------------------------------------------------
 
   /**
-   * Write every collection's state to new snapshot files, sync the vector files,
-   * switch the manifest atomically, then empty the log.
+   * Write the state of every collection changed since its last snapshot to a
+   * new snapshot file and sync its vector file (unchanged ones keep theirs),
+   * switch the manifest atomically, then empty the log. Nothing to do when
+   * nothing changed since the last checkpoint.
    */
   checkpoint(): void {
     this.assertOpen();
     if (this.path === null || this.wal === null) return;
+    const clean = (e: Entry) => e.saved !== null && e.saved.version === e.collection.version;
+    if (this.lsn === this.checkpointLsn && [...this.entries.values()].every(clean)) return;
     this.wal.sync();
     const gen = this.generation + 1;
     const collections: ManifestCollection[] = [];
     for (const [name, entry] of this.entries) {
       const c = entry.collection;
       const file = entry.file!;
+      if (clean(entry)) {
+        collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot: entry.saved!.snapshot });
+        continue;
+      }
       if (c.store instanceof MmapVectorStore) {
         c.store.sync();
       } else {
@@ -231,11 +243,13 @@ export class Database implements CollectionHost, Disposable {
       c.writeSnapshot(w);
       const snapshot = `${name}.${gen}.snap`;
       writeSnapshotFile(this.file(snapshot), w.finish());
+      entry.saved = { version: c.version, snapshot };
       collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot });
     }
     const manifest: Manifest = { format: "vqlite", version: 1, generation: gen, checkpointLsn: this.lsn, collections };
     writeManifestFile(this.file(MANIFEST), manifest);
     this.generation = gen;
+    this.checkpointLsn = this.lsn;
     this.wal.reset();
     this.checkpointDue = false;
     this.removeUnreferenced(manifest);
@@ -313,13 +327,13 @@ export class Database implements CollectionHost, Disposable {
 
   private makeEntry(name: string, config: CollectionConfig, lsn: number): Entry {
     if (this.path === null) {
-      return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null };
+      return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null, saved: null };
     }
     const vecPath = this.file(`${name}.${lsn}.vec`);
     const file = VectorFile.create(vecPath, config.dimension, 1024);
     try {
       const store = config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(config.dimension);
-      return { collection: new Collection(name, config, store, this), file };
+      return { collection: new Collection(name, config, store, this), file, saved: null };
     } catch (e) {
       file.close();
       removeFile(vecPath);
@@ -351,6 +365,7 @@ export class Database implements CollectionHost, Disposable {
       else writeManifestFile(manifestPath, manifest);
       this.generation = manifest.generation;
       this.lsn = manifest.checkpointLsn;
+      this.checkpointLsn = manifest.checkpointLsn;
       for (const mc of manifest.collections) this.loadCollection(mc);
       this.removeUnreferenced(manifest);
       const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability);
@@ -446,9 +461,11 @@ export class Database implements CollectionHost, Disposable {
         config.storage === "mmap" ? new MmapVectorStore(file, rows) : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
       if (config.storage === "memory") file.syncedCount = rows;
       const c = new Collection(mc.name, config, store, this);
-      this.entries.set(mc.name, { collection: c, file });
+      const entry: Entry = { collection: c, file, saved: null };
+      this.entries.set(mc.name, entry);
       try {
         c.readSnapshot(reader);
+        entry.saved = { version: c.version, snapshot: mc.snapshot };
       } catch (e) {
         if (e instanceof VqliteError) throw e;
         throw errors.corrupt(this.file(mc.snapshot), (e as Error).message);

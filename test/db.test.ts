@@ -194,4 +194,36 @@ describe("database", () => {
     expect(db.collection("c").count()).toBe(4000);
     expect(Number.isNaN(db.collection("c").get("0")!.vector[0]!)).toBe(true); // the scrambled bytes are what a read now sees
   });
+
+  test("a checkpoint rewrites only the collections that changed, and nothing when nothing did", () => {
+    const dir = tempDir();
+    const snapOf = (name: string) => fs.readdirSync(dir).find((f) => f.startsWith(`${name}.`) && f.endsWith(".snap"))!;
+    const db = open(dir);
+    const a = db.createCollection("a", { dimension: 2 });
+    const b = db.createCollection("b", { dimension: 2, index: { type: "clustered", maxLeafSize: 5 } });
+    a.insert("x", [1, 2]);
+    b.insertMany(Array.from({ length: 40 }, (_, i) => ({ id: String(i), vector: [Math.sin(i), Math.cos(i)] })));
+    db.checkpoint();
+    const bSnap = snapOf("b"), bTime = fs.statSync(path.join(dir, bSnap)).mtimeMs;
+    const aSnap = snapOf("a");
+    a.insert("y", [3, 4]);
+    db.checkpoint();
+    expect(snapOf("b")).toBe(bSnap); // untouched: same file, not rewritten
+    expect(fs.statSync(path.join(dir, bSnap)).mtimeMs).toBe(bTime);
+    expect(snapOf("a")).not.toBe(aSnap);
+    const manifestTime = fs.statSync(path.join(dir, "MANIFEST")).mtimeMs;
+    db.checkpoint(); // nothing changed since
+    expect(fs.statSync(path.join(dir, "MANIFEST")).mtimeMs).toBe(manifestTime);
+    // a change to the index alone still counts
+    b.rebuildIndex();
+    const after = b.search([0.5, 0.5], { k: 5 }).map((h) => h.id);
+    db.close();
+    expect(snapOf("b")).not.toBe(bSnap);
+    using again = open(dir);
+    expect(again.collection("b").search([0.5, 0.5], { k: 5 }).map((h) => h.id)).toEqual(after);
+    expect(again.collection("a").count()).toBe(2);
+    const t = fs.statSync(path.join(dir, "MANIFEST")).mtimeMs;
+    again.close(); // opened and closed without a write: nothing rewritten
+    expect(fs.statSync(path.join(dir, "MANIFEST")).mtimeMs).toBe(t);
+  });
 });

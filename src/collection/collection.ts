@@ -128,6 +128,7 @@ export class Collection implements RowSource {
   index: VectorIndex;
 
   private currentConfig: CollectionConfig;
+  private changes = 0;
 
   constructor(
     readonly name: string,
@@ -143,6 +144,11 @@ export class Collection implements RowSource {
 
   get config(): CollectionConfig {
     return this.currentConfig;
+  }
+
+  /** Bumped by every change to what a snapshot holds (the database skips unchanged collections at checkpoint). */
+  get version(): number {
+    return this.changes;
   }
 
   get dimension(): number {
@@ -365,6 +371,7 @@ export class Collection implements RowSource {
 
   /** Apply a validated (or replayed) mutation. Never fails on well-formed input. */
   apply(m: Mutation): void {
+    this.changes++;
     switch (m.kind) {
       case "put": {
         const old = this.rowOf.get(m.id);
@@ -606,13 +613,16 @@ export class Collection implements RowSource {
       this.metaBytes += sp.indices.byteLength + sp.values.byteLength;
     }
     this.liveRows = liveCount;
-    this.index = readIndexSection(r, this.config.index, this, this.config.quantization);
+    const { index, rebuilt } = readIndexSection(r, this.config.index, this, this.config.quantization);
+    this.index = index;
+    if (rebuilt) this.changes++; // the saved section was not this index: the next checkpoint must write it
   }
 
   /** Rebuild the index from scratch over the live items (for when the data drifted). */
   rebuildIndex(onProgress?: Progress): void {
     this.host.assertUsable(this);
     this.index.rebuild(onProgress);
+    this.changes++;
   }
 
   /**
@@ -621,6 +631,7 @@ export class Collection implements RowSource {
    */
   compactInto(target: VectorStore, onProgress?: Progress): VacuumResult {
     if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
+    this.changes++;
     const n = this.store.length;
     const before = n;
     target.reserve(this.liveRows);

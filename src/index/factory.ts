@@ -45,12 +45,18 @@ export function writeIndexSection(w: ByteWriter, index: VectorIndex): void {
  * Restore the index saved in a snapshot. A section of another type than the
  * config asks for (the config changed) yields a fresh index, rebuilt.
  */
-export function readIndexSection(r: ByteReader, config: IndexConfig, source: RowSource, quantization: QuantizationKind): VectorIndex {
+export function readIndexSection(
+  r: ByteReader,
+  config: IndexConfig,
+  source: RowSource,
+  quantization: QuantizationKind,
+): { index: VectorIndex; rebuilt: boolean } {
   const tag = r.u8();
-  if (tag === TAG.clustered && config.type === "clustered") return ClusteredIndex.deserialize(r, source);
-  if (tag === TAG.hnsw && config.type === "hnsw") return HnswIndex.deserialize(r, source, quantization);
+  if (tag === TAG.clustered && config.type === "clustered") return { index: ClusteredIndex.deserialize(r, source), rebuilt: false };
+  if (tag === TAG.hnsw && config.type === "hnsw") return { index: HnswIndex.deserialize(r, source, quantization), rebuilt: false };
+  if (tag === TAG.flat && config.type === "flat") return { index: new FlatIndex(source), rebuilt: false };
   if (tag !== TAG.flat && tag !== TAG.clustered && tag !== TAG.hnsw) throw new RangeError(`unknown index section ${tag}`);
   const index = createIndex(config, source, quantization);
   index.rebuild();
-  return index;
+  return { index, rebuilt: true };
 }

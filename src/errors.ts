@@ -34,6 +34,8 @@ export class VqliteError extends Error {
   line?: number;
   column?: number;
   file?: string;
+  /** For a batch write: the position of the item the error is about (the cause holds its own error). */
+  item?: number;
 
   constructor(code: ErrorCode, message: string, position?: ErrorPosition, options?: { cause?: unknown }) {
     super(message, options);

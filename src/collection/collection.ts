@@ -337,7 +337,8 @@ export class Collection implements RowSource {
       return fn();
     } catch (e) {
       if (e instanceof VqliteError) {
-        const wrapped = new VqliteError(e.code, `item ${i}: ${e.message}`);
+        const wrapped = new VqliteError(e.code, `item ${i}: ${e.message}`, undefined, { cause: e });
+        wrapped.item = i;
         throw wrapped;
       }
       throw e;

@@ -289,18 +289,17 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
 }
 
 /**
- * Errors about one item of a multi-row INSERT ("item N: …" from the collection)
- * point at the part of that row they are about: its vector, payload or id.
+ * Errors about one item of a multi-row INSERT (the collection says which, in
+ * `item`) point at the part of that row they are about: its vector, payload or id.
  */
 function atRows<T>(rows: readonly InsertRow[], fn: () => T): T {
   try {
     return fn();
   } catch (e) {
     if (e instanceof VqliteError && e.line === undefined) {
-      const m = /^item (\d+): /.exec(e.message);
-      const row = rows[m ? Number(m[1]) : 0];
+      const row = rows[e.item ?? 0];
       if (row) {
-        const msg = m ? e.message.slice(m[0].length) : e.message;
+        const msg = e.item !== undefined && e.cause instanceof VqliteError ? e.cause.message : e.message;
         const part = ["DIMENSION_MISMATCH", "NON_FINITE_VALUE", "INVALID_VECTOR"].includes(e.code)
           ? row.vector
           : e.code === "INVALID_PAYLOAD"

@@ -12,8 +12,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { open } from "../src/index";
-import { ClusteredIndex } from "../src/index/clustered";
-import type { HnswIndex } from "../src/index/hnsw";
+import { ClusteredIndex } from "../src/ann/clustered";
+import type { HnswIndex } from "../src/ann/hnsw";
 import { DATA_DIR, procMemory, readVecs, writeResult } from "./lib";
 
 // A child mode: open a saved database in a fresh process and read its real memory.

@@ -8,7 +8,7 @@
  *   bun bench/code_experiment.ts
  */
 import * as path from "node:path";
-import { ClusteredIndex } from "../src/index/clustered";
+import { ClusteredIndex } from "../src/ann/clustered";
 import { DATA_DIR, readVecs, writeResult } from "./lib";
 
 const dir = path.join(DATA_DIR, "fashion-mnist-784-euclidean-small");

@@ -14,8 +14,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClusteredIndex } from "../src/index/clustered";
-import { FlatIndex } from "../src/index/flat";
+import { ClusteredIndex } from "../src/ann/clustered";
+import { FlatIndex } from "../src/ann/flat";
 import { MemoryVectorStore } from "../src/storage/vector_store";
 import { procMemory, writeResult } from "./lib";
 

@@ -24,7 +24,7 @@ import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFil
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
 import { WriteAheadLog, type Durability } from "./storage/wal";
-import type { Progress } from "./index/types";
+import type { Progress } from "./ann/types";
 
 export type { Durability };
 

@@ -25,12 +25,12 @@ export type { CollectionOptions, CollectionConfig, IndexConfig, StorageKind, Qua
 export type { Payload, SparseVector, SparseInput, VectorInput } from "./collection/validate";
 export { VqliteError } from "./errors";
 export type { ErrorCode } from "./errors";
-export type { Metric } from "./index/distance";
+export type { Metric } from "./ann/distance";
 export type { VectorStore } from "./storage/vector_store";
 export { MemoryVectorStore } from "./storage/vector_store";
 export { MmapVectorStore } from "./storage/vector_file";
-export { ClusteredIndex } from "./index/clustered";
-export type { ClusteredOptions, ClusteredSearchOptions } from "./index/clustered";
+export { ClusteredIndex } from "./ann/clustered";
+export type { ClusteredOptions, ClusteredSearchOptions } from "./ann/clustered";
 export type { StatementResult, Row, ExecOptions } from "./query/executor";
 export type { Params } from "./query/values";
 export { parse } from "./query/parser";

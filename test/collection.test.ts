@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { open } from "../src/index";
-import { referenceDistance, type Metric } from "../src/index/distance";
+import { referenceDistance, type Metric } from "../src/ann/distance";
 import { expectCode, randomVectors, rng, row, tempDir } from "./helpers";
 
 function naiveSearch(data: Float32Array, n: number, dim: number, q: Float32Array, k: number, metric: Metric, keep: (i: number) => boolean = () => true) {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { open, type Collection } from "../src/index";
-import type { HnswIndex } from "../src/index/hnsw";
+import type { HnswIndex } from "../src/ann/hnsw";
 import { expectCode, fashionSmall, recallAt, rng, row, tempDir, type Dataset } from "./helpers";
 
 setDefaultTimeout(180_000);

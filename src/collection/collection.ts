@@ -7,10 +7,10 @@
  * journaling changes nothing.
  */
 import { errors, VqliteError } from "../errors";
-import { normAt, type Metric } from "../index/distance";
-import { createIndex, readIndexSection, writeIndexSection } from "../index/factory";
-import { FlatIndex } from "../index/flat";
-import type { IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "../index/types";
+import { normAt, type Metric } from "../ann/distance";
+import { createIndex, readIndexSection, writeIndexSection } from "../ann/factory";
+import { FlatIndex } from "../ann/flat";
+import type { IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "../ann/types";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";

@@ -2,7 +2,7 @@
  * Collection configuration: what a user may pass, the defaults, and validation.
  */
 import { errors } from "../errors";
-import { METRICS, type Metric } from "../index/distance";
+import { METRICS, type Metric } from "../ann/distance";
 
 export type StorageKind = "memory" | "mmap";
 export type QuantizationKind = "none" | "scalar" | "binary";

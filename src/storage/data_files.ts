@@ -2,13 +2,12 @@
  * Reading and writing the files COPY names (the only file access the query
  * layer needs goes through here).
  */
-import * as fs from "node:fs";
-import { errors, io } from "../errors";
-import { writeFileAtomic } from "./files";
+import { errors } from "../errors";
+import { readFileBytes, writeFileAtomic } from "./files";
 
 /** The bytes of a file, gunzipped when its name ends in .gz. */
 export function readDataFile(file: string): Uint8Array {
-  const raw = io(`reading ${file}`, () => new Uint8Array(fs.readFileSync(file)));
+  const raw = readFileBytes(file);
   if (!file.endsWith(".gz")) return raw;
   try {
     return Bun.gunzipSync(raw);

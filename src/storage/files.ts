@@ -2,63 +2,54 @@
  * Small filesystem primitives with the durability rules vqlite relies on:
  * atomic replace (temp file, fsync, rename, directory fsync) and directory sync.
  */
-import * as fs from "node:fs";
+import { vfs } from "./fs";
 import * as path from "node:path";
 import { io } from "../errors";
 
 export function ensureDirectory(dir: string): void {
-  io(`creating directory ${dir}`, () => fs.mkdirSync(dir, { recursive: true }));
+  io(`creating directory ${dir}`, () => vfs.mkdirp(dir));
 }
 
 export function syncDirectory(dir: string): void {
-  io(`syncing directory ${dir}`, () => {
-    const fd = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  });
+  io(`syncing directory ${dir}`, () => vfs.syncDir(dir));
 }
 
 /** Write `data` to `file` so that after a crash either the old or the new content is there, never a mix. */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const tmp = `${file}.tmp`;
   io(`writing ${file}`, () => {
-    const fd = fs.openSync(tmp, "w");
+    const fd = vfs.open(tmp, "w");
     try {
-      let bytes = typeof data === "string" ? Buffer.from(data) : data;
-      let off = 0;
-      while (off < bytes.length) off += fs.writeSync(fd, bytes, off, bytes.length - off);
-      fs.fsyncSync(fd);
+      writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
+      vfs.fsync(fd);
     } finally {
-      fs.closeSync(fd);
+      vfs.close(fd);
     }
-    fs.renameSync(tmp, file);
+    vfs.rename(tmp, file);
   });
   syncDirectory(path.dirname(file));
 }
 
-export function readFileBytes(file: string): Uint8Array {
-  return io(`reading ${file}`, () => new Uint8Array(fs.readFileSync(file)));
+export function readFileBytes(file: string): Uint8Array<ArrayBuffer> {
+  return io(`reading ${file}`, () => vfs.readFile(file));
 }
 
 export function fileExists(file: string): boolean {
-  return fs.existsSync(file);
+  return vfs.exists(file);
 }
 
 export function removeFile(file: string): void {
-  io(`removing ${file}`, () => fs.rmSync(file, { force: true }));
+  io(`removing ${file}`, () => vfs.unlink(file));
 }
 
 export function listDirectory(dir: string): string[] {
-  return io(`listing ${dir}`, () => fs.readdirSync(dir));
+  return io(`listing ${dir}`, () => vfs.readdir(dir));
 }
 
 export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
   let off = 0;
   while (off < bytes.length) {
-    const n = fs.writeSync(fd, bytes, off, bytes.length - off, position === undefined ? null : position + off);
+    const n = vfs.write(fd, bytes, off, bytes.length - off, position === undefined ? null : position + off);
     off += n;
   }
 }
@@ -67,7 +58,7 @@ export function readAt(fd: number, length: number, position: number): Uint8Array
   const out = new Uint8Array(length);
   let off = 0;
   while (off < length) {
-    const n = fs.readSync(fd, out, off, length - off, position + off);
+    const n = vfs.read(fd, out, off, length - off, position + off);
     if (n === 0) break;
     off += n;
   }

@@ -3,15 +3,16 @@
  * names the owner's pid and start time. A lock whose owner is gone (killed,
  * crashed) is stale and is taken over; a live owner means "database is locked".
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { errors, io } from "../errors";
+import { writeAll } from "./files";
+import { vfs } from "./fs";
 
 const heldInThisProcess = new Set<string>();
 
 function processStartTime(pid: number): string | null {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const stat = new TextDecoder().decode(vfs.readFile(`/proc/${pid}/stat`));
     // Field 22 (starttime) comes after the parenthesised command name.
     const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return rest[19] ?? null;
@@ -26,7 +27,7 @@ function isAlive(pid: number, startTime: string | undefined): boolean {
   } catch (e) {
     return (e as { code?: string }).code === "EPERM";
   }
-  if (startTime && fs.existsSync("/proc/self/stat")) {
+  if (startTime && vfs.exists("/proc/self/stat")) {
     const now = processStartTime(pid);
     if (now !== null && now !== startTime) return false; // pid reused by another process
   }
@@ -44,12 +45,12 @@ export class DirectoryLock {
     const content = `${process.pid} ${processStartTime(process.pid) ?? ""}\n`;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        const fd = fs.openSync(file, "wx");
+        const fd = vfs.open(file, "wx");
         try {
-          fs.writeSync(fd, content);
-          fs.fsyncSync(fd);
+          writeAll(fd, new TextEncoder().encode(content), 0);
+          vfs.fsync(fd);
         } finally {
-          fs.closeSync(fd);
+          vfs.close(fd);
         }
         heldInThisProcess.add(key);
         return new DirectoryLock(file);
@@ -58,7 +59,7 @@ export class DirectoryLock {
       }
       let text = "";
       try {
-        text = fs.readFileSync(file, "utf8");
+        text = new TextDecoder().decode(vfs.readFile(file));
       } catch {
         continue; // vanished between open and read: retry
       }
@@ -66,7 +67,7 @@ export class DirectoryLock {
       const pid = Number(pidText);
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid, startTime)) throw errors.locked(dir, pid);
       // Stale: owner is gone (or the file is garbage from a crash mid-write). Take it over.
-      io(`removing stale lock ${file}`, () => fs.rmSync(file, { force: true }));
+      io(`removing stale lock ${file}`, () => vfs.unlink(file));
     }
     throw errors.io(`locking ${dir}`, new Error("lock file keeps reappearing"));
   }
@@ -76,7 +77,7 @@ export class DirectoryLock {
     this.released = true;
     heldInThisProcess.delete(path.resolve(this.file));
     try {
-      fs.rmSync(this.file, { force: true });
+      vfs.unlink(this.file);
     } catch {
       // best effort: a lock left behind by a failed removal is stale and will be taken over
     }

@@ -16,10 +16,10 @@
  * mapped; an empty file cannot be mapped, so the header page always exists;
  * the mapping always starts at offset 0 and rows start on a page boundary.
  */
-import * as fs from "node:fs";
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
 import { readAt, writeAll } from "./files";
+import { vfs } from "./fs";
 import type { VectorStore } from "./vector_store";
 
 export const VECTOR_FILE_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x56, 0x45, 0x43, 0x00, 0x01]); // "VQLVEC\0\1"
@@ -82,14 +82,14 @@ export class VectorFile {
   static create(path: string, dimension: number, capacity = 1024): VectorFile {
     capacity = Math.max(1, capacity);
     return io(`creating vector file ${path}`, () => {
-      const fd = fs.openSync(path, "wx+");
+      const fd = vfs.open(path, "wx+");
       try {
-        fs.ftruncateSync(fd, fileSizeFor(dimension, capacity));
+        vfs.ftruncate(fd, fileSizeFor(dimension, capacity));
         writeAll(fd, encodeHeader({ dimension, count: 0, capacity }), 0);
-        fs.fsyncSync(fd);
+        vfs.fsync(fd);
       } catch (e) {
-        fs.closeSync(fd);
-        fs.rmSync(path, { force: true });
+        vfs.close(fd);
+        vfs.unlink(path);
         throw e;
       }
       return new VectorFile(path, fd, dimension, capacity, 0);
@@ -105,12 +105,12 @@ export class VectorFile {
   static open(path: string, expectedDimension?: number, repairGrowth = false): VectorFile {
     let fd: number;
     try {
-      fd = fs.openSync(path, "r+");
+      fd = vfs.open(path, "r+");
     } catch (e) {
       throw errors.io(`opening vector file ${path}`, e);
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const size = vfs.fileSize(fd);
       const header = decodeHeader(path, readAt(fd, 36, 0));
       if (expectedDimension !== undefined && header.dimension !== expectedDimension) {
         throw errors.corrupt(path, `dimension ${header.dimension} in file, ${expectedDimension} expected`);
@@ -120,13 +120,13 @@ export class VectorFile {
       if (repairGrowth && size > expected && (size - HEADER_BYTES) % rowBytes === 0) {
         header.capacity = (size - HEADER_BYTES) / rowBytes;
         writeAll(fd, encodeHeader(header), 0);
-        fs.fdatasyncSync(fd);
+        vfs.fdatasync(fd);
       } else if (size !== expected) {
         throw errors.corrupt(path, `file size ${size} does not match header (expected ${expected} bytes)`);
       }
       return new VectorFile(path, fd, header.dimension, header.capacity, header.count);
     } catch (e) {
-      fs.closeSync(fd);
+      vfs.close(fd);
       if (e instanceof VqliteError) throw e;
       throw errors.io(`opening vector file ${path}`, e);
     }
@@ -142,7 +142,7 @@ export class VectorFile {
     let cap = this.capacity;
     while (cap < rows) cap *= 2;
     io(`growing vector file ${this.path}`, () => {
-      fs.ftruncateSync(this.fd, fileSizeFor(this.dimension, cap));
+      vfs.ftruncate(this.fd, fileSizeFor(this.dimension, cap));
       // The header's capacity must match the size, or the next open rejects the file.
       writeAll(this.fd, encodeHeader({ dimension: this.dimension, count: this.syncedCount, capacity: cap }), 0);
     });
@@ -170,16 +170,16 @@ export class VectorFile {
   /** fsync the rows, then record `count` as durable in the header and fsync again. */
   sync(count: number): void {
     io(`syncing vector file ${this.path}`, () => {
-      fs.fdatasyncSync(this.fd);
+      vfs.fdatasync(this.fd);
       writeAll(this.fd, encodeHeader({ dimension: this.dimension, count, capacity: this.capacity }), 0);
-      fs.fdatasyncSync(this.fd);
+      vfs.fdatasync(this.fd);
     });
     this.syncedCount = count;
   }
 
   /** Map the whole file (offset 0, so no page rounding) and return the rows region. */
   map(): Float32Array {
-    const bytes = io(`mapping vector file ${this.path}`, () => Bun.mmap(this.path, { shared: true }));
+    const bytes = io(`mapping vector file ${this.path}`, () => vfs.mmap(this.path));
     if (bytes.byteLength < fileSizeFor(this.dimension, this.capacity)) {
       throw errors.corrupt(this.path, "file shrank while open");
     }
@@ -189,7 +189,7 @@ export class VectorFile {
   close(): void {
     if (this.fd < 0) return;
     try {
-      fs.closeSync(this.fd);
+      vfs.close(this.fd);
     } catch {
       // closing a descriptor can only fail if it is already gone
     }

@@ -8,10 +8,10 @@
  * one that is short, oversized or fails its checksum; that tail is cut off so
  * new records never follow garbage.
  */
-import * as fs from "node:fs";
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
 import { readFileBytes, writeAll } from "./files";
+import { vfs } from "./fs";
 
 const MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x57, 0x41, 0x4c, 0x00, 0x01]); // "VQLWAL\0\1"
 const VERSION = 1;
@@ -97,22 +97,22 @@ export class WriteAheadLog {
   /** Open (creating if missing), recover the records, and cut any torn tail. */
   static open(path: string, durability: Durability): { wal: WriteAheadLog; recovery: WalRecovery } {
     let bytes: Uint8Array = new Uint8Array(0);
-    if (fs.existsSync(path)) bytes = readFileBytes(path);
+    if (vfs.exists(path)) bytes = readFileBytes(path);
     const { records, goodEnd } = parseWal(path, bytes);
-    const fd = io(`opening ${path}`, () => fs.openSync(path, fs.existsSync(path) ? "r+" : "w+"));
+    const fd = io(`opening ${path}`, () => vfs.open(path, vfs.exists(path) ? "r+" : "w+"));
     try {
       let size = goodEnd;
       if (goodEnd === 0) {
         io(`initialising ${path}`, () => {
-          fs.ftruncateSync(fd, 0);
+          vfs.ftruncate(fd, 0);
           writeAll(fd, walHeader(), 0);
-          fs.fdatasyncSync(fd);
+          vfs.fdatasync(fd);
         });
         size = WAL_HEADER_BYTES;
       } else if (goodEnd < bytes.length) {
         io(`cutting the torn tail of ${path}`, () => {
-          fs.ftruncateSync(fd, goodEnd);
-          fs.fdatasyncSync(fd);
+          vfs.ftruncate(fd, goodEnd);
+          vfs.fdatasync(fd);
         });
       }
       return {
@@ -120,7 +120,7 @@ export class WriteAheadLog {
         recovery: { records, discardedBytes: bytes.length > WAL_HEADER_BYTES ? bytes.length - Math.max(goodEnd, WAL_HEADER_BYTES) : 0 },
       };
     } catch (e) {
-      fs.closeSync(fd);
+      vfs.close(fd);
       throw e instanceof VqliteError ? e : errors.io(`opening ${path}`, e);
     }
   }
@@ -140,11 +140,11 @@ export class WriteAheadLog {
     const start = this.size;
     try {
       writeAll(this.fd, rec, start);
-      if (this.durability === "full") fs.fdatasyncSync(this.fd);
+      if (this.durability === "full") vfs.fdatasync(this.fd);
       else this.unsynced = true;
     } catch (e) {
       try {
-        fs.ftruncateSync(this.fd, start);
+        vfs.ftruncate(this.fd, start);
       } catch {
         // if even this fails, recovery's checksum check still rejects the partial record
       }
@@ -155,15 +155,15 @@ export class WriteAheadLog {
 
   sync(): void {
     if (!this.unsynced) return;
-    io(`syncing ${this.path}`, () => fs.fdatasyncSync(this.fd));
+    io(`syncing ${this.path}`, () => vfs.fdatasync(this.fd));
     this.unsynced = false;
   }
 
   /** Empty the log after a checkpoint made its records redundant. */
   reset(): void {
     io(`truncating ${this.path}`, () => {
-      fs.ftruncateSync(this.fd, WAL_HEADER_BYTES);
-      fs.fdatasyncSync(this.fd);
+      vfs.ftruncate(this.fd, WAL_HEADER_BYTES);
+      vfs.fdatasync(this.fd);
     });
     this.size = WAL_HEADER_BYTES;
     this.unsynced = false;
@@ -174,7 +174,7 @@ export class WriteAheadLog {
     try {
       this.sync();
     } finally {
-      fs.closeSync(this.fd);
+      vfs.close(this.fd);
       this.fd = -1;
     }
   }

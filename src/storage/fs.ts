@@ -1,0 +1,154 @@
+/**
+ * The file-system seam: every open, read, write, fsync/fdatasync, ftruncate,
+ * rename, unlink, mkdir, readdir, stat, mmap and directory sync that vqlite
+ * makes goes through `vfs`. In production each call passes straight to
+ * node:fs (or Bun.mmap). Tests install a fault hook (setFaultHook) that sees
+ * every call before it runs and may throw to make it fail, the way SQLite's
+ * test VFS fails the Nth I/O call.
+ *
+ * Nothing outside src/storage imports node:fs for database files; storage
+ * files import this module instead of node:fs.
+ */
+import * as fs from "node:fs";
+
+export type FsOp =
+  | "open"
+  | "close"
+  | "read"
+  | "write"
+  | "fsync"
+  | "fdatasync"
+  | "ftruncate"
+  | "fstat"
+  | "rename"
+  | "unlink"
+  | "mkdir"
+  | "readdir"
+  | "readFile"
+  | "exists"
+  | "mmap"
+  | "syncDir";
+
+/**
+ * Sees each call before it runs. Throwing fails the call with that error.
+ * For a write, returning a number n (0 ≤ n < length) makes it a short write
+ * of n bytes (the bytes are written, the call returns n).
+ */
+export type FaultHook = (op: FsOp, path: string, length?: number) => number | void;
+
+let hook: FaultHook | null = null;
+/** Open descriptors and the files they name, so a fault (and an error) can say which file. */
+const fdPaths = new Map<number, string>();
+
+/** Install (or, with null, remove) the fault hook. Returns the previous one. */
+export function setFaultHook(h: FaultHook | null): FaultHook | null {
+  const previous = hook;
+  hook = h;
+  return previous;
+}
+
+function check(op: FsOp, path: string, length?: number): number | void {
+  if (hook !== null) return hook(op, path, length);
+}
+
+function pathOf(fd: number): string {
+  return fdPaths.get(fd) ?? `fd ${fd}`;
+}
+
+export const vfs = {
+  open(path: string, flags: string): number {
+    check("open", path);
+    const fd = fs.openSync(path, flags);
+    fdPaths.set(fd, path);
+    return fd;
+  },
+
+  close(fd: number): void {
+    const path = pathOf(fd);
+    fdPaths.delete(fd);
+    check("close", path);
+    fs.closeSync(fd);
+  },
+
+  /** Read up to `length` bytes at `position` into `buffer[offset…]`; returns the bytes read. */
+  read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number {
+    check("read", pathOf(fd), length);
+    return fs.readSync(fd, buffer, offset, length, position);
+  },
+
+  /** Write `length` bytes of `buffer[offset…]` at `position` (null: the file position); returns the bytes written. */
+  write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number {
+    const short = check("write", pathOf(fd), length);
+    if (typeof short === "number" && short >= 0 && short < length) length = short;
+    if (length === 0) return 0;
+    return fs.writeSync(fd, buffer, offset, length, position);
+  },
+
+  fsync(fd: number): void {
+    check("fsync", pathOf(fd));
+    fs.fsyncSync(fd);
+  },
+
+  fdatasync(fd: number): void {
+    check("fdatasync", pathOf(fd));
+    fs.fdatasyncSync(fd);
+  },
+
+  ftruncate(fd: number, size: number): void {
+    check("ftruncate", pathOf(fd), size);
+    fs.ftruncateSync(fd, size);
+  },
+
+  fileSize(fd: number): number {
+    check("fstat", pathOf(fd));
+    return fs.fstatSync(fd).size;
+  },
+
+  rename(from: string, to: string): void {
+    check("rename", to);
+    fs.renameSync(from, to);
+  },
+
+  /** Remove a file; a missing file is not an error. */
+  unlink(path: string): void {
+    check("unlink", path);
+    fs.rmSync(path, { force: true });
+  },
+
+  mkdirp(path: string): void {
+    check("mkdir", path);
+    fs.mkdirSync(path, { recursive: true });
+  },
+
+  readdir(path: string): string[] {
+    check("readdir", path);
+    return fs.readdirSync(path);
+  },
+
+  readFile(path: string): Uint8Array<ArrayBuffer> {
+    check("readFile", path);
+    return new Uint8Array(fs.readFileSync(path)); // a copy: Buffers of small files share a pool
+  },
+
+  exists(path: string): boolean {
+    check("exists", path);
+    return fs.existsSync(path);
+  },
+
+  /** Map a whole file shared (writes through pwrite are visible in it). */
+  mmap(path: string): Uint8Array {
+    check("mmap", path);
+    return Bun.mmap(path, { shared: true });
+  },
+
+  /** fsync a directory, so that renames and creations in it are durable. */
+  syncDir(dir: string): void {
+    check("syncDir", dir);
+    const fd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};

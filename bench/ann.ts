@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { open } from "../src/index";
-import { ClusteredIndex } from "../src/ann/clustered";
+import { ClusteredIndex } from "../src/clustered_index";
 import type { HnswIndex } from "../src/ann/hnsw";
 import { DATA_DIR, procMemory, readVecs, writeResult } from "./lib";
 
@@ -100,7 +100,7 @@ if (which === "all" || which === "clustered") {
   console.log(`clustered build ${buildSeconds.toFixed(2)} s, ${index.leafCount()} leaves, index heap ${(mem.indexBytes / 1048576).toFixed(2)} MB`);
   for (const probes of (process.env.PROBES ?? "2,4,6,8,12,16,24").split(",").map(Number)) {
     for (const rerankFactor of (process.env.RERANK ?? "5,10,20").split(",").map(Number)) {
-      measure("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.searchRows(q, 10, { probes, rerankFactor }).rows);
+      measure("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.tree.searchRows(q, 10, { probes, rerankFactor }).rows);
     }
   }
 }

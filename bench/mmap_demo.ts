@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ClusteredIndex } from "../src/ann/clustered";
+import { ClusteredIndex } from "../src/clustered_index";
 import { FlatIndex } from "../src/ann/flat";
 import { MemoryVectorStore } from "../src/storage/vector_store";
 import { procMemory, writeResult } from "./lib";
@@ -71,7 +71,7 @@ function run(label: string, passes = 1) {
     for (let i = 0; i < nq; i++) {
       const q = queries.subarray(i * dim, (i + 1) * dim);
       const s = performance.now();
-      const res = index.searchRows(q, 10, {});
+      const res = index.tree.searchRows(q, 10, {});
       lat.push(performance.now() - s);
       if (p === 0) for (const r of res.rows) if (truth[i]!.has(r)) hits++;
     }

@@ -144,7 +144,6 @@ export class ShellSession {
       // positions inside the chunk → positions in the whole input
       const absLine = chunk.line + line - 1;
       const absCol = line === 1 ? chunk.column + column - 1 : column;
-      message = message.replace(/ at line \d+, column \d+$/, "");
       line = absLine;
       column = absCol;
     }

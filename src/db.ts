@@ -6,14 +6,19 @@
  *   LOCK                 pid of the process that has it open
  *   MANIFEST             checkpoint generation, LSN, and the collections' files
  *   wal.log              write-ahead log since the last checkpoint
- *   NAME.LSN.vec         a collection's vector file (LSN of its creation or vacuum)
- *   NAME.GEN.snap        a collection's ids, payloads, tombstones at checkpoint GEN
+ *   NAME.LSN.vec         a collection's vector file, created by the log record LSN
+ *   NAME.LSN.gGEN.vec    a vector file written by vacuum or ALTER … SET STORAGE at LSN,
+ *                        first referenced by the manifest of checkpoint GEN
+ *   NAME.GEN.snap        a collection's ids, payloads, tombstones and index at checkpoint GEN
+ *
+ * The query executor imports this module's Database as a type only; this
+ * module imports the executor to run VQL (no runtime cycle).
  */
 import * as path from "node:path";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
 import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type StorageKind } from "./collection/config";
 import { decodeLogEntry, encodeLogEntry, type LogEntry, type Mutation } from "./collection/mutation";
-import { errors, VqliteError } from "./errors";
+import { assertNever, errors, VqliteError } from "./errors";
 import { executeScript, executeStatement, type Row, type StatementResult } from "./query/executor";
 import { parse } from "./query/parser";
 import type { Params } from "./query/values";
@@ -414,10 +419,8 @@ export class Database implements CollectionHost, Disposable {
         for (const m of entry.mutations) e.collection.apply(m);
         break;
       }
-      default: {
-        const never: never = entry;
-        throw new Error(`unhandled log entry ${JSON.stringify(never)}`);
-      }
+      default:
+        assertNever(entry);
     }
   }
 

@@ -29,6 +29,12 @@ export interface ErrorPosition {
   readonly file?: string;
 }
 
+/**
+ * Where an error's source position is, it is in the fields `line`, `column`
+ * (1-based) and `file`, never in the message: the shell and `--json` build
+ * `FILE:LINE:COLUMN` from the fields. `withPosition` is the one place that
+ * sets them.
+ */
 export class VqliteError extends Error {
   readonly code: ErrorCode;
   line?: number;
@@ -37,18 +43,13 @@ export class VqliteError extends Error {
   /** For a batch write: the position of the item the error is about (the cause holds its own error). */
   item?: number;
 
-  constructor(code: ErrorCode, message: string, position?: ErrorPosition, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "VqliteError";
     this.code = code;
-    if (position) {
-      this.line = position.line;
-      this.column = position.column;
-      this.file = position.file;
-    }
   }
 
-  /** Attach a source position if the error does not carry one yet. */
+  /** Attach a source position; an error keeps the first line/column (and file) it was given. */
   withPosition(position: ErrorPosition): this {
     if (this.line === undefined) {
       this.line = position.line;
@@ -61,6 +62,11 @@ export class VqliteError extends Error {
   toJSON(): { code: ErrorCode; message: string; line?: number; column?: number; file?: string } {
     return { code: this.code, message: this.message, line: this.line, column: this.column, file: this.file };
   }
+}
+
+/** The default branch of an exhaustive switch: a new kind that is not handled is a compile error. */
+export function assertNever(x: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(x)}`);
 }
 
 export const errors = {
@@ -89,7 +95,7 @@ export const errors = {
   io: (what: string, cause: unknown) => {
     const c = cause as { code?: string; message?: string } | undefined;
     const detail = c?.code ? `${c.code}` : (c?.message ?? String(cause));
-    return new VqliteError("IO_ERROR", `I/O error while ${what}: ${detail}`, undefined, { cause });
+    return new VqliteError("IO_ERROR", `I/O error while ${what}: ${detail}`, { cause });
   },
 };
 

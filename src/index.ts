@@ -21,7 +21,8 @@ export type {
   MemoryUsage,
   VacuumResult,
 } from "./collection/collection";
-export type { CollectionOptions, CollectionConfig, IndexConfig, StorageKind, QuantizationKind } from "./collection/config";
+export type { CollectionOptions, CollectionConfig, StorageKind } from "./collection/config";
+export type { IndexConfig, QuantizationKind } from "./ann/config";
 export type { Payload, SparseVector, SparseInput, VectorInput } from "./collection/validate";
 export { VqliteError } from "./errors";
 export type { ErrorCode } from "./errors";
@@ -29,8 +30,8 @@ export type { Metric } from "./ann/distance";
 export type { VectorStore } from "./storage/vector_store";
 export { MemoryVectorStore } from "./storage/vector_store";
 export { MmapVectorStore } from "./storage/vector_file";
-export { ClusteredIndex } from "./ann/clustered";
-export type { ClusteredOptions, ClusteredSearchOptions } from "./ann/clustered";
+export { ClusteredIndex } from "./clustered_index";
+export type { ClusteredOptions, ClusteredSearchOptions, VectorsInput } from "./clustered_index";
 export type { StatementResult, Row, ExecOptions } from "./query/executor";
 export type { Params } from "./query/values";
 export { parse } from "./query/parser";

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open } from "../src/index";
-import { ClusteredIndex } from "../src/ann/clustered";
+import { ClusteredIndex } from "../src/clustered_index";
 import { FlatIndex } from "../src/ann/flat";
 import { ByteWriter } from "../src/storage/binary";
 import { MemoryVectorStore } from "../src/storage/vector_store";
@@ -51,7 +51,7 @@ describe("ClusteredIndex on Fashion-MNIST 10k (L2)", () => {
     const sub = { data: ds.base.subarray(0, 3000 * ds.dim), dimension: ds.dim };
     const bytes = (ix: ClusteredIndex) => {
       const w = new ByteWriter();
-      ix.serialize(w);
+      ix.tree.serialize(w);
       return Bun.hash(w.finish());
     };
     const a = ClusteredIndex.build(sub, { seed: 11, maxLeafSize: 200 });

@@ -203,5 +203,5 @@ describe("random operations against a model", () => {
     c = db.collection("v");
     check();
     db.close();
-  });
+  }, 60_000); // 1,500 durable steps: seconds on a busy 2-core machine
 });

@@ -11,15 +11,18 @@
  * with h the Hamming distance between the codes of q−c and r = x−c (P bits).
  * For cosine the geometry is that of unit vectors; for dot, leaves are chosen
  * by inner product with the centroid and −⟨q,x⟩ ≈ −⟨q,c⟩ − ‖q‖‖r‖cos(πh/P).
+ *
+ * This is the algorithm only: it reads rows through a RowSource and does no
+ * file I/O. A collection's "clustered" index is one of these; the standalone
+ * `ClusteredIndex` (src/clustered_index.ts) wraps one over its own vectors.
  */
-import { errors, VqliteError } from "../errors";
+import { errors } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
-import { readSnapshotFile, writeSnapshotFile } from "../storage/snapshot";
-import { MmapVectorStore, VectorFile } from "../storage/vector_file";
-import { MemoryVectorStore, type VectorStore } from "../storage/vector_store";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
-import { dotAt, l2sqAt, METRICS, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { resolveIndexOptions, resolveInteger, SEARCH_OPTIONS, type ResolvedIndexOptions } from "./config";
+import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
 import { FlatIndex } from "./flat";
+import { MinHeap } from "./heap";
 import { nearestCentroid, trainCentroids } from "./kmeans";
 import { samplePositions } from "./random";
 import { HadamardRotation } from "./rotation";
@@ -33,6 +36,10 @@ export interface ClusteredOptions {
   readonly metric?: Metric;
   readonly maxIterations?: number;
   readonly seed?: number;
+  /** Bits per code (default: one per dimension); saved with the index. For experiments. */
+  readonly codeBits?: number;
+  /** Hadamard rotation rounds before the sign bits: 0 (none), 1 (default) or 2; saved with the index. For experiments. */
+  readonly rotationRounds?: number;
 }
 
 export interface ClusteredSearchOptions {
@@ -42,25 +49,16 @@ export interface ClusteredSearchOptions {
   readonly rerankFactor?: number;
 }
 
-interface ResolvedOptions {
-  branchingFactor: number;
-  maxLeafSize: number;
+interface ResolvedOptions extends ResolvedIndexOptions<"clustered"> {
   metric: Metric;
-  maxIterations: number;
-  seed: number;
+  codeBits: number;
+  rotationRounds: 0 | 1 | 2;
 }
 
-export const DEFAULT_PROBES = 8;
-export const DEFAULT_RERANK_FACTOR = 5;
 /** A filter keeping less than this share of the items is served by an exact scan of the matches. */
 export const SELECTIVE_FILTER = 0.05;
 /** Training points per centroid (faiss warns below 39 and caps at 256; ml-kmeans' cost is linear in it). */
 const TRAIN_PER_CENTROID = 64;
-/** For experiments (bench/code_experiment.ts): rotation rounds (0 = residual codes without rotation). */
-const ROTATION_ROUNDS = (process.env.VQLITE_ROTATION_ROUNDS ? Number(process.env.VQLITE_ROTATION_ROUNDS) : 1) as 0 | 1 | 2;
-/** For experiments (bench/ann.ts): code width in bits instead of one per dimension. */
-const CODE_BITS_OVERRIDE: number | undefined = process.env.VQLITE_CODE_BITS ? Number(process.env.VQLITE_CODE_BITS) : undefined;
-
 class TreeNode {
   children: TreeNode[] | null = null;
   // leaf data (children === null)
@@ -82,74 +80,7 @@ class TreeNode {
   }
 }
 
-/** Rows of a flat array, for standalone indexes. */
-class OwnedSource implements RowSource {
-  norms: Float32Array;
-  live: Uint8Array;
-  constructor(
-    public store: VectorStore,
-    readonly metric: Metric,
-  ) {
-    this.norms = new Float32Array(Math.max(16, store.length));
-    this.live = new Uint8Array(Math.max(16, store.length));
-    const data = store.data(), d = store.dimension;
-    for (let i = 0; i < store.length; i++) {
-      this.norms[i] = normAt(data, i * d, d);
-      this.live[i] = 1;
-    }
-  }
-  norm(row: number): number {
-    return this.norms[row]!;
-  }
-  isLive(row: number): boolean {
-    return this.live[row] === 1;
-  }
-  liveMask(): Uint8Array {
-    return this.live;
-  }
-  grow(n: number): void {
-    if (n <= this.norms.length) return;
-    const norms = new Float32Array(n * 2);
-    norms.set(this.norms);
-    this.norms = norms;
-    const live = new Uint8Array(n * 2);
-    live.set(this.live);
-    this.live = live;
-  }
-}
-
-export type VectorsInput =
-  | VectorStore
-  | { readonly data: Float32Array; readonly dimension: number }
-  | readonly (readonly number[] | Float32Array)[];
-
-function toStore(vectors: VectorsInput): VectorStore {
-  if (Array.isArray(vectors)) {
-    if (vectors.length === 0) throw errors.invalidArgument("cannot build an index over no vectors");
-    const dim = vectors[0]!.length;
-    const flat = new Float32Array(vectors.length * dim);
-    vectors.forEach((v, i) => {
-      if (v.length !== dim) throw errors.dimensionMismatch(dim, v.length);
-      flat.set(v, i * dim);
-    });
-    return checkFinite(MemoryVectorStore.from(dim, flat));
-  }
-  const v = vectors as VectorStore | { data: Float32Array; dimension: number };
-  if ("get" in v && typeof v.get === "function") return v as VectorStore;
-  const { data, dimension } = v as { data: Float32Array; dimension: number };
-  if (!(data instanceof Float32Array) || !Number.isInteger(dimension) || dimension < 1 || data.length % dimension !== 0) {
-    throw errors.invalidArgument("vectors must be a vector store, { data: Float32Array, dimension }, or an array of rows");
-  }
-  return checkFinite(MemoryVectorStore.from(dimension, data));
-}
-
-function checkFinite(store: VectorStore): VectorStore {
-  const data = store.data(), n = store.length * store.dimension;
-  for (let i = 0; i < n; i++) if (!Number.isFinite(data[i]!)) throw errors.nonFinite(i % store.dimension, data[i]!);
-  return store;
-}
-
-export class ClusteredIndex implements VectorIndex {
+export class ClusteredTree implements VectorIndex {
   readonly type = "clustered" as const;
   readonly options: ResolvedOptions;
   readonly dimension: number;
@@ -161,9 +92,6 @@ export class ClusteredIndex implements VectorIndex {
   private readonly cosTab: Float64Array;
   private splits = 0;
   private readonly exact: FlatIndex;
-  /** Set when the index owns its vectors (built standalone). */
-  private owned: OwnedSource | null = null;
-  private mmapPath: string | null = null;
   // scratch, reused by every search and insert
   private readonly qg: Float32Array;
   private readonly qr: Float32Array;
@@ -172,18 +100,20 @@ export class ClusteredIndex implements VectorIndex {
   private readonly tmp: Float32Array;
   private readonly heap = new TopK(100);
   private readonly final = new TopK(10);
-  private readonly leafHeap: { node: TreeNode; score: number }[] = [];
+  /** Best-first walk over tree nodes: node numbers in `walkNodes` keyed by route score. */
+  private readonly walk = new MinHeap(64);
+  private readonly walkNodes: TreeNode[] = [];
 
   constructor(
     private source: RowSource,
     options: ClusteredOptions = {},
   ) {
-    this.options = resolveOptions(options, source.metric);
     this.dimension = source.store.dimension;
-    this.rotation = new HadamardRotation(this.dimension, this.options.seed, ROTATION_ROUNDS);
+    this.options = resolveOptions(options, source.metric, this.dimension);
+    this.rotation = new HadamardRotation(this.dimension, this.options.seed, this.options.rotationRounds);
     const p = this.rotation.padded;
-    // 1 bit per dimension: the first `dimension` rotated coordinates (of P ≥ dimension).
-    this.codeBits = Math.min(p, CODE_BITS_OVERRIDE ?? this.dimension);
+    // by default 1 bit per dimension: the first `dimension` rotated coordinates (of P ≥ dimension)
+    this.codeBits = this.options.codeBits;
     this.words = wordsFor(this.codeBits);
     const bits = this.codeBits;
     this.cosTab = new Float64Array(bits + 1);
@@ -198,18 +128,6 @@ export class ClusteredIndex implements VectorIndex {
   }
 
   // ---- building ----------------------------------------------------------------------------
-
-  /** Build a standalone index over `vectors`; ids are row positions 0..n-1. */
-  static build(vectors: VectorsInput, options: ClusteredOptions = {}): ClusteredIndex {
-    const metric = options.metric ?? "l2";
-    if (!METRICS.includes(metric)) throw errors.invalidConfig(`metric must be one of ${METRICS.join(", ")}`);
-    const store = toStore(vectors);
-    const source = new OwnedSource(store, metric);
-    const index = new ClusteredIndex(source, options);
-    index.owned = source;
-    index.rebuild();
-    return index;
-  }
 
   /** (Re)build the whole tree from the live rows of the source. */
   rebuild(onProgress?: Progress): void {
@@ -452,8 +370,8 @@ export class ClusteredIndex implements VectorIndex {
       return this.exact.searchRows(query, k, { filter });
     }
     const leaves = this.leafCount();
-    let probes = Math.min(options.probes ?? DEFAULT_PROBES, leaves);
-    const rerank = Math.max(k, k * (options.rerankFactor ?? DEFAULT_RERANK_FACTOR));
+    let probes = Math.min(options.probes ?? SEARCH_OPTIONS.probes.default, leaves);
+    const rerank = Math.max(k, k * (options.rerankFactor ?? SEARCH_OPTIONS.rerankFactor.default));
     let route: SearchRoute = "clustered";
     for (;;) {
       const res = this.probe(query, k, probes, rerank, filter);
@@ -545,45 +463,26 @@ export class ClusteredIndex implements VectorIndex {
     };
   }
 
+  /** The `probes` leaves nearest the query, best first (a best-first walk of the tree). */
   private nearestLeaves(q: Float32Array, qNorm: number, probes: number): TreeNode[] {
-    // Small priority queue over tree nodes; node counts are in the hundreds, so an array heap suffices.
-    const pq = this.leafHeap;
-    pq.length = 0;
+    const heap = this.walk, nodes = this.walkNodes;
+    heap.clear();
+    nodes.length = 0;
     const out: TreeNode[] = [];
-    const push = (node: TreeNode, score: number) => {
-      pq.push({ node, score });
-      let i = pq.length - 1;
-      while (i > 0) {
-        const parent = (i - 1) >> 1;
-        if (pq[parent]!.score <= pq[i]!.score) break;
-        [pq[parent], pq[i]] = [pq[i]!, pq[parent]!];
-        i = parent;
-      }
-    };
-    const pop = () => {
-      const top = pq[0]!;
-      const last = pq.pop()!;
-      if (pq.length > 0) {
-        pq[0] = last;
-        let i = 0;
-        for (;;) {
-          const l = 2 * i + 1, r = l + 1;
-          let m = i;
-          if (l < pq.length && pq[l]!.score < pq[m]!.score) m = l;
-          if (r < pq.length && pq[r]!.score < pq[m]!.score) m = r;
-          if (m === i) break;
-          [pq[m], pq[i]] = [pq[i]!, pq[m]!];
-          i = m;
+    nodes.push(this.root);
+    heap.push(0, 0);
+    while (heap.size > 0 && out.length < probes) {
+      const node = nodes[heap.topVal]!;
+      heap.pop();
+      if (node.children === null) out.push(node);
+      else {
+        for (const ch of node.children) {
+          heap.push(this.routeScore(q, qNorm, ch), nodes.length);
+          nodes.push(ch);
         }
       }
-      return top;
-    };
-    push(this.root, 0);
-    while (pq.length > 0 && out.length < probes) {
-      const { node } = pop();
-      if (node.children === null) out.push(node);
-      else for (const ch of node.children) push(ch, this.routeScore(q, qNorm, ch));
     }
+    nodes.length = 0;
     return out;
   }
 
@@ -599,149 +498,16 @@ export class ClusteredIndex implements VectorIndex {
     };
     visit(this.root);
     bytes += (this.qg.byteLength + this.qr.byteLength + this.uq.byteLength + this.tmp.byteLength) + this.cosTab.byteLength;
-    if (this.owned) bytes += this.owned.norms.byteLength + this.owned.live.byteLength;
     return bytes;
-  }
-
-  // ---- standalone API ----------------------------------------------------------------------
-
-  private ownedSource(): OwnedSource {
-    if (!this.owned) throw errors.invalidArgument("this index belongs to a collection; use the collection's methods");
-    return this.owned;
-  }
-
-  /** The k nearest vectors: `{ id, distance }` ascending, id the vector's position, distances exact. */
-  search(query: ArrayLike<number>, k: number, options: ClusteredSearchOptions = {}): { id: number; distance: number }[] {
-    const q = this.checkQuery(query);
-    if (!Number.isInteger(k) || k < 1) throw errors.invalidArgument(`k must be a positive integer, got ${k}`);
-    for (const [name, v] of [["probes", options.probes], ["rerankFactor", options.rerankFactor]] as const) {
-      if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw errors.invalidArgument(`${name} must be a positive integer, got ${v}`);
-    }
-    const res = this.searchRows(q, k, options);
-    return res.rows.map((id, i) => ({ id, distance: res.distances[i]! }));
-  }
-
-  private checkQuery(query: ArrayLike<number>): Float32Array {
-    if (query.length !== this.dimension) throw errors.dimensionMismatch(this.dimension, query.length);
-    const q = Float32Array.from(query);
-    for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i]!)) throw errors.nonFinite(i, query[i]!);
-    return q;
-  }
-
-  /** Standalone: append a vector after the build; returns its id. */
-  addVector(vector: ArrayLike<number>): number {
-    const src = this.ownedSource();
-    const v = this.checkQuery(vector);
-    src.store.reserve(1);
-    const row = src.store.append(v);
-    src.grow(row + 1);
-    src.norms[row] = normAt(v, 0, v.length);
-    src.live[row] = 1;
-    this.add(row);
-    return row;
-  }
-
-  /** Standalone: delete by id; returns whether it was live. */
-  deleteVector(id: number): boolean {
-    const src = this.ownedSource();
-    if (!src.isLive(id)) return false;
-    src.live[id] = 0;
-    return true;
-  }
-
-  get size(): number {
-    const src = this.ownedSource();
-    let n = 0;
-    for (let r = 0; r < src.store.length; r++) if (src.isLive(r)) n++;
-    return n;
-  }
-
-  isUsingMmap(): boolean {
-    return this.source.store.kind === "mmap";
-  }
-
-  memoryUsage(): { indexBytes: number; vectorHeapBytes: number; vectorMappedBytes: number; heapBytes: number } {
-    const indexBytes = this.heapBytes();
-    const vectorHeapBytes = this.source.store.heapBytes();
-    return { indexBytes, vectorHeapBytes, vectorMappedBytes: this.source.store.mappedBytes(), heapBytes: indexBytes + vectorHeapBytes };
-  }
-
-  /** Heap bytes: tree, codes, id maps, and vectors when they are in RAM. Mapped vectors are in memoryUsage(). */
-  memoryUsageBytes(): number {
-    return this.memoryUsage().heapBytes;
-  }
-
-  /**
-   * Move the full vectors to a new vector file at `path` (and the index
-   * structure beside it at `path.idx`), then read them through a mapping.
-   */
-  useMmapStorage(path: string): void {
-    const src = this.ownedSource();
-    if (this.isUsingMmap()) throw errors.invalidArgument(`index already uses mmap storage (${this.mmapPath})`);
-    if (typeof path !== "string" || path.length === 0) throw errors.invalidArgument("path must be a non-empty string");
-    const n = src.store.length, d = this.dimension;
-    const file = VectorFile.create(path, d, Math.max(1, n));
-    try {
-      file.writeRows(0, src.store.data().subarray(0, n * d));
-      file.sync(n);
-      const store = new MmapVectorStore(file, n);
-      this.writeIndexFile(`${path}.idx`);
-      src.store = store;
-      this.mmapPath = path;
-    } catch (e) {
-      file.close();
-      throw e instanceof VqliteError ? e : errors.io(`moving vectors to ${path}`, e);
-    }
-  }
-
-  /** Standalone, mmap-backed: make added vectors and the current tree durable. */
-  save(): void {
-    const src = this.ownedSource();
-    if (!this.mmapPath || !(src.store instanceof MmapVectorStore)) throw errors.invalidArgument("save() needs mmap storage: call useMmapStorage(path) first");
-    src.store.sync();
-    this.writeIndexFile(`${this.mmapPath}.idx`);
-  }
-
-  private writeIndexFile(file: string): void {
-    const w = new ByteWriter(1 << 16);
-    const src = this.ownedSource();
-    w.string(src.metric);
-    w.u8array(src.live.subarray(0, src.store.length));
-    this.serialize(w);
-    writeSnapshotFile(file, w.finish());
-  }
-
-  /** Reopen an index saved by useMmapStorage(path) / save(), without rebuilding. */
-  static open(path: string): ClusteredIndex {
-    const r = readSnapshotFile(`${path}.idx`);
-    const metric = r.string() as Metric;
-    if (!METRICS.includes(metric)) throw errors.corrupt(`${path}.idx`, "unknown metric");
-    const live = r.u8array();
-    const store = MmapVectorStore.open(path, undefined, undefined);
-    if (store.length !== live.length) {
-      store.close();
-      throw errors.corrupt(path, `vector file holds ${store.length} rows, the index expects ${live.length}`);
-    }
-    const source = new OwnedSource(store, metric);
-    source.live.set(live);
-    try {
-      const index = ClusteredIndex.deserialize(r, source);
-      index.owned = source;
-      index.mmapPath = path;
-      return index;
-    } catch (e) {
-      store.close();
-      if (e instanceof VqliteError) throw e;
-      throw errors.corrupt(`${path}.idx`, (e as Error).message);
-    }
   }
 
   // ---- persistence -------------------------------------------------------------------------
 
   serialize(w: ByteWriter): void {
     const o = this.options;
-    w.u32(1); // format version of the index section
+    w.u32(2); // format version of the index section (2 added the code options)
     w.u32(this.dimension).u32(o.branchingFactor).u32(o.maxLeafSize).u32(o.maxIterations).f64(o.seed).string(o.metric).u32(this.splits);
+    w.u8(o.rotationRounds).u32(o.codeBits);
     const visit = (n: TreeNode) => {
       w.f32array(n.centroid);
       w.f64(n.radius);
@@ -758,9 +524,9 @@ export class ClusteredIndex implements VectorIndex {
     visit(this.root);
   }
 
-  static deserialize(r: ByteReader, source: RowSource): ClusteredIndex {
+  static deserialize(r: ByteReader, source: RowSource): ClusteredTree {
     const version = r.u32();
-    if (version !== 1) throw new RangeError(`unsupported clustered index version ${version}`);
+    if (version !== 1 && version !== 2) throw new RangeError(`unsupported clustered index version ${version}`);
     const dimension = r.u32();
     if (dimension !== source.store.dimension) throw new RangeError("index dimension does not match the vectors");
     const options: ClusteredOptions = {
@@ -770,8 +536,11 @@ export class ClusteredIndex implements VectorIndex {
       seed: r.f64(),
       metric: r.string() as Metric,
     };
-    const index = new ClusteredIndex(source, options);
-    index.splits = r.u32();
+    const splits = r.u32();
+    // version 1 always used one rotation round and a bit per dimension
+    const codes = version >= 2 ? { rotationRounds: r.u8(), codeBits: r.u32() } : {};
+    const index = new ClusteredTree(source, { ...options, ...codes });
+    index.splits = splits;
     const words = index.words;
     const read = (): TreeNode => {
       const centroid = r.f32array();
@@ -803,20 +572,16 @@ export class ClusteredIndex implements VectorIndex {
   }
 }
 
-function resolveOptions(o: ClusteredOptions, sourceMetric: Metric): ResolvedOptions {
-  const check = (name: string, v: number | undefined, def: number, min: number, max: number) => {
-    const x = v ?? def;
-    if (!Number.isInteger(x) || x < min || x > max) throw errors.invalidConfig(`${name} must be an integer from ${min} to ${max}, got ${v}`);
-    return x;
-  };
+function resolveOptions(o: ClusteredOptions, sourceMetric: Metric, dimension: number): ResolvedOptions {
   const metric = o.metric ?? sourceMetric;
+  let padded = 1; // the rotation's width: codes take the first codeBits of its coordinates
+  while (padded < dimension) padded <<= 1;
   if (metric !== sourceMetric) throw errors.invalidConfig(`index metric ${metric} differs from the collection's ${sourceMetric}`);
   return {
-    branchingFactor: check("branchingFactor", o.branchingFactor, 10, 2, 256),
-    maxLeafSize: check("maxLeafSize", o.maxLeafSize, 1000, 1, 1 << 24),
-    maxIterations: check("maxIterations", o.maxIterations, 20, 1, 1000),
-    seed: check("seed", o.seed, 42, 0, 2 ** 31),
+    ...resolveIndexOptions("clustered", o),
     metric,
+    codeBits: resolveInteger("codeBits", o.codeBits, { default: dimension, min: 1, max: padded }),
+    rotationRounds: resolveInteger("rotationRounds", o.rotationRounds, { default: 1, min: 0, max: 2 }) as 0 | 1 | 2,
   };
 }
 

@@ -2,26 +2,23 @@
  * Which index a collection config asks for, created over the collection's rows,
  * and restored from a snapshot section.
  */
-import type { IndexConfig } from "../collection/config";
-import { errors } from "../errors";
+import { assertNever } from "../errors";
 import type { ByteReader, ByteWriter } from "../storage/binary";
-import { ClusteredIndex } from "./clustered";
+import { ClusteredTree } from "./clustered";
 import { FlatIndex } from "./flat";
 import { HnswIndex } from "./hnsw";
-import type { QuantizationKind } from "./quantize";
+import { validateQuantization, type IndexConfig, type QuantizationKind } from "./config";
 import type { RowSource, VectorIndex } from "./types";
 
 const TAG = { flat: 0, clustered: 1, hnsw: 2 } as const;
 
 export function createIndex(config: IndexConfig, source: RowSource, quantization: QuantizationKind = "none"): VectorIndex {
-  if (quantization !== "none" && config.type !== "hnsw") {
-    throw errors.invalidConfig(`${quantization} quantization applies to an HNSW index (the clustered index keeps its own 1-bit codes)`);
-  }
+  validateQuantization(quantization, config);
   switch (config.type) {
     case "flat":
       return new FlatIndex(source);
     case "clustered":
-      return new ClusteredIndex(source, {
+      return new ClusteredTree(source, {
         branchingFactor: config.branchingFactor,
         maxLeafSize: config.maxLeafSize,
         maxIterations: config.maxIterations,
@@ -29,10 +26,8 @@ export function createIndex(config: IndexConfig, source: RowSource, quantization
       });
     case "hnsw":
       return new HnswIndex(source, { m: config.m, efConstruction: config.efConstruction, efSearch: config.efSearch, seed: config.seed, quantization });
-    default: {
-      const never: never = config;
-      throw errors.invalidConfig(`unknown index ${JSON.stringify(never)}`);
-    }
+    default:
+      return assertNever(config);
   }
 }
 
@@ -52,7 +47,7 @@ export function readIndexSection(
   quantization: QuantizationKind,
 ): { index: VectorIndex; rebuilt: boolean } {
   const tag = r.u8();
-  if (tag === TAG.clustered && config.type === "clustered") return { index: ClusteredIndex.deserialize(r, source), rebuilt: false };
+  if (tag === TAG.clustered && config.type === "clustered") return { index: ClusteredTree.deserialize(r, source), rebuilt: false };
   if (tag === TAG.hnsw && config.type === "hnsw") return { index: HnswIndex.deserialize(r, source, quantization), rebuilt: false };
   if (tag === TAG.flat && config.type === "flat") return { index: new FlatIndex(source), rebuilt: false };
   if (tag !== TAG.flat && tag !== TAG.clustered && tag !== TAG.hnsw) throw new RangeError(`unknown index section ${tag}`);

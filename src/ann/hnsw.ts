@@ -26,7 +26,8 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
 import { FlatIndex } from "./flat";
 import { MaxHeap, MinHeap } from "./heap";
-import { BinaryQuantizer, ScalarQuantizer, type QuantizationKind, type Quantizer } from "./quantize";
+import { resolveIndexOptions, type QuantizationKind } from "./config";
+import { BinaryQuantizer, ScalarQuantizer, type Quantizer } from "./quantize";
 import { XorShift32 } from "./random";
 import { estimateSelectivity } from "./selectivity";
 import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
@@ -91,16 +92,12 @@ export class HnswIndex implements VectorIndex {
     private readonly source: RowSource,
     options: HnswOptions = {},
   ) {
-    const check = (name: string, v: number | undefined, def: number, min: number, max: number) => {
-      const x = v ?? def;
-      if (!Number.isInteger(x) || x < min || x > max) throw errors.invalidConfig(`${name} must be an integer from ${min} to ${max}, got ${v}`);
-      return x;
-    };
-    this.m = check("m", options.m, 16, 2, 256);
+    const o = resolveIndexOptions("hnsw", options);
+    this.m = o.m;
     this.maxM0 = 2 * this.m;
-    this.efConstruction = check("efConstruction", options.efConstruction, 200, 1, 100000);
-    this.efSearch = check("efSearch", options.efSearch, 64, 1, 100000);
-    this.seed = check("seed", options.seed, 42, 0, 2 ** 31);
+    this.efConstruction = o.efConstruction;
+    this.efSearch = o.efSearch;
+    this.seed = o.seed;
     this.quantization = options.quantization ?? "none";
     this.dim = source.store.dimension;
     this.metric = source.metric;

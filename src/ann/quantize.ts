@@ -15,7 +15,6 @@ import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, type Metric } from "./distance";
 import { HadamardRotation } from "./rotation";
 
-export type QuantizationKind = "none" | "scalar" | "binary";
 
 export interface Quantizer {
   readonly kind: "scalar" | "binary";

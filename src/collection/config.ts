@@ -1,29 +1,11 @@
 /**
  * Collection configuration: what a user may pass, the defaults, and validation.
  */
-import { errors } from "../errors";
+import { validateIndexConfig, validateQuantization, type IndexConfig, type QuantizationKind } from "../ann/config";
 import { METRICS, type Metric } from "../ann/distance";
+import { errors } from "../errors";
 
 export type StorageKind = "memory" | "mmap";
-export type QuantizationKind = "none" | "scalar" | "binary";
-
-export interface ClusteredIndexConfig {
-  readonly type: "clustered";
-  readonly branchingFactor?: number;
-  readonly maxLeafSize?: number;
-  readonly maxIterations?: number;
-  readonly seed?: number;
-}
-
-export interface HnswIndexConfig {
-  readonly type: "hnsw";
-  readonly m?: number;
-  readonly efConstruction?: number;
-  readonly efSearch?: number;
-  readonly seed?: number;
-}
-
-export type IndexConfig = { readonly type: "flat" } | ClusteredIndexConfig | HnswIndexConfig;
 
 export interface CollectionOptions {
   readonly dimension: number;
@@ -69,29 +51,7 @@ export function resolveConfig(options: CollectionOptions): CollectionConfig {
   if (typeof normalize !== "boolean") throw errors.invalidConfig("normalize must be true or false");
   const storage = options.storage ?? "memory";
   if (storage !== "memory" && storage !== "mmap") throw errors.invalidConfig(`storage must be memory or mmap, got ${JSON.stringify(storage)}`);
-  const quantization = options.quantization ?? "none";
-  if (!["none", "scalar", "binary"].includes(quantization)) {
-    throw errors.invalidConfig(`quantization must be none, scalar or binary, got ${JSON.stringify(quantization)}`);
-  }
-  const rawIndex = options.index ?? "flat";
-  const index: IndexConfig = typeof rawIndex === "string" ? ({ type: rawIndex } as IndexConfig) : rawIndex;
-  switch (index.type) {
-    case "flat":
-      break;
-    case "clustered":
-      positiveInt("branchingFactor", index.branchingFactor, 256);
-      positiveInt("maxLeafSize", index.maxLeafSize);
-      positiveInt("maxIterations", index.maxIterations, 1000);
-      if ((index.branchingFactor ?? 10) < 2) throw errors.invalidConfig("branchingFactor must be at least 2");
-      break;
-    case "hnsw":
-      positiveInt("m", index.m, 256);
-      positiveInt("efConstruction", index.efConstruction, 100000);
-      positiveInt("efSearch", index.efSearch, 100000);
-      if ((index.m ?? 16) < 2) throw errors.invalidConfig("m must be at least 2");
-      break;
-    default:
-      throw errors.invalidConfig(`index must be flat, clustered or hnsw, got ${JSON.stringify((index as { type: unknown }).type)}`);
-  }
-  return { dimension, metric, normalize, storage, index: { ...index }, quantization };
+  const index = validateIndexConfig(options.index ?? "flat");
+  const quantization = validateQuantization(options.quantization, index);
+  return { dimension, metric, normalize, storage, index, quantization };
 }

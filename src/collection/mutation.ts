@@ -3,6 +3,7 @@
  * value is logged to the WAL and applied in memory, so replay after a crash
  * does exactly what the acknowledged write did.
  */
+import { assertNever } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import type { SparseVector } from "./validate";
 import type { CollectionConfig } from "./config";
@@ -147,6 +148,3 @@ export function decodeLogEntry(bytes: Uint8Array): LogEntry {
   }
 }
 
-export function assertNever(x: never): never {
-  throw new Error(`unhandled case: ${JSON.stringify(x)}`);
-}

@@ -2,10 +2,13 @@
  * Input validation for items: ids, vectors, payloads, sparse vectors.
  * Everything here runs before a write touches the log or memory.
  */
+import { SEARCH_OPTIONS } from "../ann/config";
 import { errors } from "../errors";
 import { utf8Length } from "../storage/binary";
 
 export const MAX_ID_BYTES = 1024;
+/** Largest k a search may ask for. */
+export const MAX_K = 1_000_000;
 
 export type VectorInput = Float32Array | Float64Array | readonly number[];
 export type Payload = Record<string, unknown> | null;
@@ -84,4 +87,16 @@ export function validateSparse(s: unknown): SparseVector | null {
     if (!Number.isFinite(values[i]!)) throw errors.nonFinite(i, input.values[i]!);
   }
   return { indices, values };
+}
+
+/** A search's k and index knobs (probes, rerankFactor, ef), each a whole number within its bounds. */
+export function validateSearchNumbers(k: unknown, knobs: { readonly probes?: unknown; readonly rerankFactor?: unknown; readonly ef?: unknown }): void {
+  if (typeof k !== "number" || !Number.isInteger(k) || k < 1 || k > MAX_K) throw errors.invalidArgument(`k must be an integer from 1 to ${MAX_K}, got ${k}`);
+  for (const name of ["probes", "rerankFactor", "ef"] as const) {
+    const v = knobs[name];
+    const { min, max } = SEARCH_OPTIONS[name];
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)) {
+      throw errors.invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+    }
+  }
 }

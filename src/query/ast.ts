@@ -2,6 +2,8 @@
  * VQL syntax tree: small readonly objects with a `kind`. Every dispatch over
  * kinds ends in assertNever, so a new kind the executor forgets is a compile error.
  */
+import type { IndexConfig, QuantizationKind } from "../ann/config";
+
 export interface Position {
   readonly line: number;
   readonly column: number;
@@ -47,12 +49,6 @@ export interface NameRef {
 
 export type MetricName = "cosine" | "l2" | "dot";
 export type StorageName = "memory" | "mmap";
-export type QuantizationName = "none" | "scalar" | "binary";
-
-export type IndexSpec =
-  | { readonly type: "flat" }
-  | { readonly type: "clustered"; readonly branchingFactor?: number; readonly maxLeafSize?: number; readonly maxIterations?: number }
-  | { readonly type: "hnsw"; readonly m?: number; readonly efConstruction?: number; readonly efSearch?: number };
 
 export interface InsertRow {
   readonly id: ValueNode;
@@ -77,8 +73,8 @@ export type Statement =
       readonly metric: MetricName;
       readonly normalize: boolean;
       readonly storage?: StorageName;
-      readonly index?: IndexSpec;
-      readonly quantization?: QuantizationName;
+      readonly index?: IndexConfig;
+      readonly quantization?: QuantizationKind;
       readonly pos: Position;
     }
   | { readonly kind: "dropCollection"; readonly collection: NameRef; readonly ifExists: boolean; readonly pos: Position }
@@ -121,6 +117,3 @@ export type Statement =
 
 export type StatementKind = Statement["kind"];
 
-export function assertNever(x: never): never {
-  throw new Error(`unhandled node: ${JSON.stringify(x)}`);
-}

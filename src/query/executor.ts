@@ -5,12 +5,12 @@
  */
 import * as path from "node:path";
 import type { Collection, Item, SearchReport } from "../collection/collection";
-import type { IndexConfig } from "../collection/config";
+import { describeIndex } from "../ann/config";
 import type { Payload } from "../collection/validate";
 import type { Database } from "../db";
-import { errors, VqliteError } from "../errors";
+import { assertNever, errors, VqliteError } from "../errors";
 import { readDataFile, writeDataFile } from "../storage/data_files";
-import { assertNever, type InsertRow, type NameRef, type Statement } from "./ast";
+import type { InsertRow, NameRef, Statement } from "./ast";
 import { formatCsv, formatJsonl, formatOf, parseCsv, parseFvecs, parseJsonl, type ExportedItem } from "./copy_formats";
 import { compileFilter, exactIds } from "./filter";
 import { parse } from "./parser";
@@ -65,19 +65,6 @@ function collectionOf(db: Database, ref: NameRef): Collection {
   return at(ref, () => db.collection(ref.name));
 }
 
-export function describeIndex(ix: IndexConfig): string {
-  switch (ix.type) {
-    case "flat":
-      return "flat";
-    case "clustered":
-      return `clustered(branching ${ix.branchingFactor ?? 10}, leaf_size ${ix.maxLeafSize ?? 1000}, iterations ${ix.maxIterations ?? 20})`;
-    case "hnsw":
-      return `hnsw(m ${ix.m ?? 16}, ef_construction ${ix.efConstruction ?? 200}, ef_search ${ix.efSearch ?? 64})`;
-    default:
-      return assertNever(ix);
-  }
-}
-
 function ids(c: Collection, where: Parameters<typeof compileFilter>[0] | undefined, params: Params): string[] {
   if (!where) return [...c.keys()];
   const exact = exactIds(where, params);
@@ -104,7 +91,6 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
   });
   switch (stmt.kind) {
     case "createCollection": {
-      const index = stmt.index as IndexConfig | undefined;
       const existed = db.hasCollection(stmt.collection.name);
       at(stmt.collection, () =>
         db.createCollection(stmt.collection.name, {
@@ -112,7 +98,7 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
           metric: stmt.metric,
           normalize: stmt.normalize,
           storage: stmt.storage,
-          index,
+          index: stmt.index,
           quantization: stmt.quantization,
           ifNotExists: stmt.ifNotExists,
         }),
@@ -307,7 +293,7 @@ function atRows<T>(rows: readonly InsertRow[], fn: () => T): T {
             : e.code === "INVALID_ID" || e.code === "DUPLICATE_ID"
               ? row.id
               : row;
-        throw new VqliteError(e.code, `${msg} at line ${part.pos.line}, column ${part.pos.column}`, part.pos, { cause: e });
+        throw new VqliteError(e.code, msg, { cause: e }).withPosition(part.pos);
       }
     }
     throw e;

@@ -4,7 +4,8 @@
  * unknown, and only a true result keeps an item.
  */
 import type { Payload } from "../collection/validate";
-import { assertNever, type FilterNode, type PathNode, type ValueNode } from "./ast";
+import { assertNever } from "../errors";
+import type { FilterNode, PathNode, ValueNode } from "./ast";
 import { describe, evaluate, typeError, type Params } from "./values";
 
 type Tri = boolean | null;

@@ -5,17 +5,16 @@
  * grammar's content assist), and the line and column.
  */
 import { EmbeddedActionsParser, EOF, type IToken, type TokenType } from "chevrotain";
+import type { ClusteredIndexConfig, HnswIndexConfig, IndexConfig, IndexOptionsOf, QuantizationKind } from "../ann/config";
 import { VqliteError } from "../errors";
 import type {
   CompareOp,
   FilterNode,
-  IndexSpec,
   InsertRow,
   MetricName,
   NameRef,
   PathNode,
   Position,
-  QuantizationName,
   SearchOptionsNode,
   Statement,
   StorageName,
@@ -30,7 +29,7 @@ function pos(t: IToken): Position {
 }
 
 function semantic(message: string, at: Position): VqliteError {
-  return new VqliteError("SYNTAX_ERROR", `${message} at line ${at.line}, column ${at.column}`, at);
+  return new VqliteError("SYNTAX_ERROR", message).withPosition(at);
 }
 
 class VqlParser extends EmbeddedActionsParser {
@@ -137,8 +136,8 @@ class VqlParser extends EmbeddedActionsParser {
     });
     this.CONSUME(T.RParen);
     let storage: StorageName | undefined;
-    let index: IndexSpec | undefined;
-    let quantization: QuantizationName | undefined;
+    let index: IndexConfig | undefined;
+    let quantization: QuantizationKind | undefined;
     this.MANY(() =>
       this.OR2([
         {
@@ -200,13 +199,13 @@ class VqlParser extends EmbeddedActionsParser {
     ]),
   );
 
-  private indexSpec = this.RULE("indexSpec", (): IndexSpec =>
+  private indexSpec = this.RULE("indexSpec", (): IndexConfig =>
     this.OR([
       { ALT: () => (this.CONSUME(K.FLAT), { type: "flat" as const }) },
       {
         ALT: () => {
           this.CONSUME(K.CLUSTERED);
-          const o: { branchingFactor?: number; maxLeafSize?: number; maxIterations?: number } = {};
+          const o: IndexOptionsOf<ClusteredIndexConfig> = {};
           this.OPTION(() => {
             this.CONSUME(T.LParen);
             this.MANY_SEP({
@@ -226,7 +225,7 @@ class VqlParser extends EmbeddedActionsParser {
       {
         ALT: () => {
           this.CONSUME(K.HNSW);
-          const o: { m?: number; efConstruction?: number; efSearch?: number } = {};
+          const o: IndexOptionsOf<HnswIndexConfig> = {};
           this.OPTION2(() => {
             this.CONSUME2(T.LParen);
             this.MANY_SEP2({
@@ -705,7 +704,7 @@ export function tokenize(text: string): IToken[] {
     // an unterminated string: quote its start (to the end of its line); otherwise the one bad character
     const ch = isString ? text.slice(e.offset).split(/\r?\n/)[0]!.slice(0, 20) : first;
     const hint = isString ? "unterminated string" : "unexpected character";
-    throw new VqliteError("SYNTAX_ERROR", `near "${ch}": ${hint} at line ${at.line}, column ${at.column}`, at);
+    throw new VqliteError("SYNTAX_ERROR", `near "${ch}": ${hint}`).withPosition(at);
   }
   return lexed.tokens;
 }
@@ -714,13 +713,7 @@ export function tokenize(text: string): IToken[] {
 export function parse(text: string): Statement[] {
   const tokens = tokenize(text);
   parser.input = tokens;
-  let result: Statement[] | undefined;
-  try {
-    result = parser.script();
-  } catch (e) {
-    if (e instanceof VqliteError) throw e;
-    throw e;
-  }
+  const result = parser.script();
   if (parser.errors.length > 0) {
     const err = parser.errors[0]!;
     let token: IToken | undefined = err.token;
@@ -740,7 +733,7 @@ export function parse(text: string): Statement[] {
       at = last ? { line: last.endLine ?? 1, column: (last.endColumn ?? 0) + 1 } : { line: 1, column: 1 };
       token = undefined;
     }
-    throw new VqliteError("SYNTAX_ERROR", `near ${describeToken(token)}: expected ${expected} at line ${at.line}, column ${at.column}`, at);
+    throw new VqliteError("SYNTAX_ERROR", `near ${describeToken(token)}: expected ${expected}`).withPosition(at);
   }
   return result ?? [];
 }

@@ -2,8 +2,8 @@
  * Evaluation of value nodes (literals, arrays, objects, $parameters) to plain
  * JavaScript values.
  */
-import { VqliteError } from "../errors";
-import { assertNever, type ValueNode } from "./ast";
+import { assertNever, VqliteError } from "../errors";
+import type { ValueNode } from "./ast";
 
 export type Params = Readonly<Record<string, unknown>>;
 
@@ -13,11 +13,7 @@ export function evaluate(node: ValueNode, params: Params): unknown {
       return node.value;
     case "param": {
       if (!Object.prototype.hasOwnProperty.call(params, node.name)) {
-        throw new VqliteError(
-          "UNKNOWN_PARAMETER",
-          `unknown parameter $${node.name} at line ${node.pos.line}, column ${node.pos.column}`,
-          node.pos,
-        );
+        throw new VqliteError("UNKNOWN_PARAMETER", `unknown parameter $${node.name}`).withPosition(node.pos);
       }
       return params[node.name];
     }
@@ -39,15 +35,14 @@ export function at<T>(node: { readonly pos: { line: number; column: number } }, 
     return fn();
   } catch (e) {
     if (e instanceof VqliteError && e.line === undefined) {
-      const positioned = new VqliteError(e.code, `${e.message} at line ${node.pos.line}, column ${node.pos.column}`, node.pos, { cause: e });
-      throw positioned;
+      throw e.withPosition(node.pos);
     }
     throw e;
   }
 }
 
 export function typeError(message: string, node: { readonly pos: { line: number; column: number } }): VqliteError {
-  return new VqliteError("TYPE_ERROR", `${message} at line ${node.pos.line}, column ${node.pos.column}`, node.pos);
+  return new VqliteError("TYPE_ERROR", message).withPosition(node.pos);
 }
 
 export function evaluateString(node: ValueNode, params: Params, what: string): string {

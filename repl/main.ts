@@ -89,6 +89,9 @@ async function runInteractive(session: ShellSession): Promise<void> {
   console.log(`vqlite shell on ${session["options"].db} — statements end with ';', .help for help, Ctrl-D to leave`);
   rl.setPrompt(session.prompt);
   rl.prompt();
+  // Lines are handled one at a time: a BUILD INDEX runs in a worker and the
+  // terminal stays live (Ctrl-C cancels it); lines typed meanwhile wait their turn.
+  let queue = Promise.resolve();
   rl.on("line", (line) => {
     if (line.trim() !== "") {
       try {
@@ -97,15 +100,24 @@ async function runInteractive(session: ShellSession): Promise<void> {
         // history is a convenience: a read-only home must not break the shell
       }
     }
-    session.feed(line);
-    if (session.exitRequested) {
-      rl.close();
-      return;
-    }
-    rl.setPrompt(session.prompt);
-    rl.prompt();
+    queue = queue.then(async () => {
+      if (session.exitRequested) return;
+      await session.feedInteractive(line);
+      if (session.exitRequested) {
+        rl.close();
+        return;
+      }
+      rl.setPrompt(session.prompt);
+      rl.prompt();
+    });
   });
   rl.on("SIGINT", () => {
+    if (session.building) {
+      // Ctrl-C during BUILD INDEX cancels the build; the index stays as it was
+      process.stderr.write("\r\x1b[K");
+      session.interrupt();
+      return;
+    }
     // Ctrl-C abandons the current input (ours and readline's own line), never the session
     session.interrupt();
     const state = rl as unknown as { line: string; cursor: number };

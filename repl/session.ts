@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open, type Database, type StatementResult, VqliteError } from "../src/index";
+import type { Statement } from "../src/query/ast";
 import { executeStatement } from "../src/query/executor";
 import { isComplete, splitStatements, type Chunk } from "../src/query/complete";
 import { parse } from "../src/query/parser";
@@ -45,6 +46,8 @@ export class ShellSession {
   exitRequested = false;
   /** Errors seen so far (the exit code of a non-interactive run). */
   errorCount = 0;
+  /** Set while an interactive BUILD INDEX runs in a worker: Ctrl-C aborts it. */
+  private build: AbortController | null = null;
 
   constructor(private readonly options: SessionOptions) {
     this.mode = options.mode ?? "table";
@@ -73,26 +76,49 @@ export class ShellSession {
     return this.scratch;
   }
 
-  /** Ctrl-C: abandon the statement being typed. */
+  /** Whether an interactive BUILD INDEX is running. */
+  get building(): boolean {
+    return this.build !== null;
+  }
+
+  /** Ctrl-C: cancel a running BUILD INDEX (the index stays as it was), else abandon the statement being typed. */
   interrupt(): void {
-    this.buffer = "";
+    if (this.build) this.build.abort();
+    else this.buffer = "";
   }
 
   /** One line of interactive input. Runs the buffered statements once they are complete. */
   feed(line: string): void {
+    const text = this.take(line);
+    if (text !== null) this.runText(text, undefined, true);
+  }
+
+  /**
+   * Like feed(), for a terminal: BUILD INDEX runs in a worker thread, so the
+   * shell stays live while it builds; progress shows, and Ctrl-C
+   * (interrupt()) cancels it harmlessly.
+   */
+  async feedInteractive(line: string): Promise<void> {
+    const text = this.take(line);
+    if (text === null) return;
+    for (const chunk of splitStatements(text).chunks) await this.runChunkAsync(chunk);
+  }
+
+  /** Add a line to the buffer; returns the statements to run once they are complete (meta-commands run here). */
+  private take(line: string): string | null {
     if (this.buffer === "" && line.trim().startsWith(".")) {
       this.meta(line.trim());
-      return;
+      return null;
     }
     this.buffer += (this.buffer === "" ? "" : "\n") + line;
     if (this.buffer.trim() === "") {
       this.buffer = "";
-      return;
+      return null;
     }
-    if (!isComplete(this.buffer)) return;
+    if (!isComplete(this.buffer)) return null;
     const text = this.buffer;
     this.buffer = "";
-    this.runText(text, undefined, true);
+    return text;
   }
 
   /**
@@ -117,17 +143,56 @@ export class ShellSession {
 
   private runChunk(chunk: Chunk, file: string | undefined): boolean {
     try {
-      const statements = parse(chunk.text);
-      for (const stmt of statements) {
-        const db = this.db(!READ_ONLY.has(stmt.kind));
-        const result = executeStatement(db, stmt, { onProgress: this.mode === "json" ? undefined : this.options.progress });
-        this.print(result);
-      }
+      for (const stmt of parse(chunk.text)) this.runStatement(stmt);
       return true;
     } catch (e) {
       this.reportError(e, chunk, file);
       return false;
     }
+  }
+
+  private async runChunkAsync(chunk: Chunk): Promise<boolean> {
+    try {
+      for (const stmt of parse(chunk.text)) {
+        if (stmt.kind === "buildIndex") await this.buildIndexInBackground(stmt);
+        else this.runStatement(stmt);
+      }
+      return true;
+    } catch (e) {
+      this.reportError(e, chunk, undefined);
+      return false;
+    }
+  }
+
+  private get progress(): SessionOptions["progress"] {
+    return this.mode === "json" ? undefined : this.options.progress;
+  }
+
+  private runStatement(stmt: Statement): void {
+    this.print(executeStatement(this.db(!READ_ONLY.has(stmt.kind)), stmt, { onProgress: this.progress }));
+  }
+
+  private async buildIndexInBackground(stmt: Extract<Statement, { kind: "buildIndex" }>): Promise<void> {
+    const t0 = performance.now();
+    const db = this.db(true);
+    let c;
+    try {
+      c = db.collection(stmt.collection.name);
+    } catch (e) {
+      throw e instanceof VqliteError ? e.withPosition(stmt.collection.pos) : e;
+    }
+    const progress = this.progress;
+    this.build = new AbortController();
+    try {
+      await c.rebuildIndexAsync({ signal: this.build.signal, onProgress: progress && ((d, t) => progress("BUILD INDEX", d, t)) });
+    } catch (e) {
+      throw e instanceof VqliteError ? e.withPosition(stmt.pos) : e;
+    } finally {
+      this.build = null;
+    }
+    progress?.("BUILD INDEX", 1, 1);
+    const ms = +(performance.now() - t0).toFixed(3);
+    this.print({ statement: "BUILD INDEX", message: `rebuilt the ${c.config.index.type} index of ${c.name}`, count: c.count(), ms });
   }
 
   private print(result: StatementResult): void {

@@ -21,7 +21,8 @@ export type ErrorCode =
   | "IO_ERROR"
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
-  | "TYPE_ERROR";
+  | "TYPE_ERROR"
+  | "CANCELLED";
 
 export interface ErrorPosition {
   readonly line: number;

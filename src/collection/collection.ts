@@ -12,8 +12,10 @@ import { createIndex, readIndexSection, writeIndexSection } from "../ann/factory
 import { FlatIndex } from "../ann/flat";
 import type { IndexSearchResult, Progress, RowFilter, SearchRoute, VectorIndex } from "../ann/types";
 import { ByteReader, ByteWriter } from "../storage/binary";
+import { MmapVectorStore } from "../storage/vector_file";
 import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";
+import { buildIndexInWorker, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
 import { RowTable } from "./row_table";
 import {
@@ -112,6 +114,8 @@ export class Collection {
 
   private currentConfig: CollectionConfig;
   private changes = 0;
+  /** Set while rebuildIndexAsync runs. */
+  private building = false;
 
   constructor(
     readonly name: string,
@@ -461,6 +465,54 @@ export class Collection {
     this.host.assertUsable(this);
     this.index.rebuild(onProgress);
     this.changes++;
+  }
+
+  /**
+   * Rebuild the index in a worker thread while searches and writes go on
+   * against the current one. Writes made during the build are applied to the
+   * new index, then the two are swapped at once; the next checkpoint saves
+   * it (a crash before that reopens with the old index, which is complete).
+   * A vacuum or storage change during the build restarts it. Cancelling
+   * (options.signal) leaves the current index in place.
+   */
+  async rebuildIndexAsync(options: BuildOptions = {}): Promise<void> {
+    this.host.assertUsable(this);
+    if (this.building) throw errors.invalidArgument(`an index build is already running on ${this.name}`);
+    this.building = true;
+    try {
+      for (;;) {
+        const rows = this.rows;
+        const renumberings = rows.renumberings;
+        const n = rows.rowCount, d = this.dimension;
+        const saved = rows.savedArrays();
+        const live = saved.live.slice();
+        const store = rows.store;
+        const section = await buildIndexInWorker(
+          {
+            index: this.config.index,
+            quantization: this.config.quantization,
+            metric: this.metric,
+            dimension: d,
+            rows: n,
+            live: live.slice(),
+            norms: saved.norms.slice(),
+            vectors: store instanceof MmapVectorStore ? { kind: "file", path: store.path } : { kind: "buffer", data: store.data().slice(0, n * d) },
+          },
+          options,
+        );
+        this.host.assertUsable(this);
+        if (rows.renumberings !== renumberings) continue; // vacuumed meanwhile: the build's row numbers are stale
+        const { index } = readIndexSection(new ByteReader(section, "index build"), this.config.index, rows, this.config.quantization);
+        // catch up with the writes made during the build
+        for (let row = 0; row < n; row++) if (live[row] === 1 && !rows.isLive(row)) index.remove(row);
+        for (let row = n; row < rows.rowCount; row++) if (rows.isLive(row)) index.add(row);
+        this.index = index;
+        this.changes++;
+        return;
+      }
+    } finally {
+      this.building = false;
+    }
   }
 
   /**

@@ -12,6 +12,8 @@ export class LiveRows implements RowSource {
   protected live: Uint8Array = new Uint8Array(16);
   protected norms: Float32Array = new Float32Array(16);
   protected liveRows = 0;
+  /** Bumped by every compaction: row numbers from before it mean nothing after. */
+  private compactions = 0;
 
   constructor(
     public store: VectorStore,
@@ -33,6 +35,11 @@ export class LiveRows implements RowSource {
   }
 
   // ---- rows --------------------------------------------------------------------------------
+
+  /** How many times rows were renumbered (compactions). */
+  get renumberings(): number {
+    return this.compactions;
+  }
 
   /** Live rows. */
   get liveCount(): number {
@@ -139,6 +146,7 @@ export class LiveRows implements RowSource {
     this.store = target;
     this.live = live;
     this.norms = norms;
+    this.compactions++;
     this.renumber(oldToNew, this.liveRows);
     return oldToNew;
   }

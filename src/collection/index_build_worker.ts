@@ -1,0 +1,43 @@
+/**
+ * The worker side of an index build (see index_build.ts): rebuild the index
+ * over the rows it was given and post back its serialized section.
+ */
+import { createIndex, writeIndexSection } from "../ann/factory";
+import { VqliteError } from "../errors";
+import { ByteWriter } from "../storage/binary";
+import { FrozenVectorStore } from "../storage/frozen_store";
+import type { BuildMessage, BuildRequest } from "./index_build";
+import { LiveRows } from "./live_rows";
+
+declare const self: Worker;
+
+function post(message: BuildMessage, transfer: ArrayBuffer[] = []): void {
+  self.postMessage(message, transfer as never);
+}
+
+self.onmessage = (event: MessageEvent<BuildRequest>) => {
+  const req = event.data;
+  try {
+    const store =
+      req.vectors.kind === "file"
+        ? FrozenVectorStore.mapFile(req.vectors.path, req.dimension, req.rows)
+        : new FrozenVectorStore("memory", req.dimension, req.rows, req.vectors.data);
+    const rows = new LiveRows(store, req.metric);
+    rows.restore(req.live, req.norms);
+    const index = createIndex(req.index, rows, req.quantization);
+    let reported = 0;
+    index.rebuild((done, total) => {
+      // at most ~200 progress messages per build
+      if (done === total || done - reported >= total / 200) {
+        reported = done;
+        post({ type: "progress", done, total });
+      }
+    });
+    const w = new ByteWriter(1 << 16);
+    writeIndexSection(w, index);
+    const section = w.finish().slice();
+    post({ type: "done", section }, [section.buffer]);
+  } catch (e) {
+    post({ type: "error", code: e instanceof VqliteError ? e.code : undefined, message: (e as Error)?.message ?? String(e) });
+  }
+};

@@ -14,6 +14,7 @@ import * as path from "node:path";
 import { open } from "../src/index";
 import { ClusteredIndex } from "../src/clustered_index";
 import type { HnswIndex } from "../src/ann/hnsw";
+import { recallQpsChart } from "./chart";
 import { DATA_DIR, procMemory, readVecs, writeResult } from "./lib";
 
 // A child mode: open a saved database in a fresh process and read its real memory.
@@ -185,12 +186,19 @@ const summary = targets.map((t) => {
     entry[ix] = b ? `${b.qps} (${b.params})` : "-";
   }
   const lib = best("hnswlib-node", t);
-  if (lib) for (const ix of indexes.filter((i) => i.startsWith("hnsw "))) {
+  if (lib) for (const ix of indexes.filter((i) => i !== "hnswlib-node")) {
     const b = best(ix, t);
     entry[`${ix} / hnswlib`] = b ? +(b.qps / lib.qps).toFixed(2) : "-";
   }
   return entry;
 });
+// every build time next to hnswlib-node's, from the same process
+const libBuild = builds.find((b) => b.index === "hnswlib-node")?.buildSeconds as number | undefined;
+if (libBuild) for (const b of builds) if (b.index !== "hnswlib-node") b.buildVsHnswlib = +((b.buildSeconds as number) / libBuild).toFixed(2);
 console.table(builds);
 console.table(summary);
+const svg = path.join(import.meta.dir, "results", `ann-${path.basename(dataset)}.svg`);
+fs.mkdirSync(path.dirname(svg), { recursive: true });
+fs.writeFileSync(svg, recallQpsChart(rows, `recall@10 vs QPS: ${path.basename(dataset)} (${base.n} × ${dim}, ${nq} queries)`, `single thread, best of 3 passes, same process as hnswlib-node; ${os.cpus().length} cores, bun ${Bun.version}`));
+console.log("wrote", svg);
 console.log("wrote", writeResult(`ann-${path.basename(dataset)}`, { dataset: path.basename(dataset), n: base.n, dim, queries: nq, builds, rows, summary }));

@@ -83,7 +83,7 @@ for (let qi = 0; qi < NQ; qi++) {
 }
 
 /** A .fvecs / .ivecs file: per vector an int32 dimension, then its values (little-endian). */
-function vecs(data: Float32Array | Int32Array, dim: number): Uint8Array {
+function vecs(data: Float32Array | Int32Array, dim: number): Uint8Array<ArrayBuffer> {
   const n = data.length / dim;
   const out = new ArrayBuffer(n * (dim + 1) * 4);
   const view = new DataView(out);
@@ -98,7 +98,7 @@ function vecs(data: Float32Array | Int32Array, dim: number): Uint8Array {
   return new Uint8Array(out);
 }
 
-const files: [string, Uint8Array][] = [
+const files: [string, Uint8Array<ArrayBuffer>][] = [
   ["base.fvecs.gz", vecs(base, DIM)],
   ["query.fvecs.gz", vecs(queries, DIM)],
   ["groundtruth.ivecs.gz", vecs(truthIds, K)],

@@ -203,5 +203,5 @@ describe("random operations against a model", () => {
     c = db.collection("v");
     check();
     db.close();
-  });
+  }, 30_000); // an fdatasync per write and frequent checkpoints: past 5 s on a busy disk
 });

@@ -49,7 +49,10 @@ export function syntheticRows(out: Float32Array, dim: number, start: number, row
   return out;
 }
 
-/** The benchmark data: ../shared/data beside the checkout, or VQLITE_DATA_DIR. */
+/**
+ * The benchmark data: ../shared/data beside the checkout, or VQLITE_DATA_DIR. Benchmarks only
+ * (and bench/make_test_data.ts): the tests read test/data in the repository.
+ */
 export const DATA_DIR = process.env.VQLITE_DATA_DIR ?? path.resolve(import.meta.dir, "../../shared/data");
 
 /** Read a gzipped .fvecs/.ivecs file into a flat array. */

@@ -43,13 +43,20 @@ export function expectCode(fn: () => unknown, code: string): VqliteError {
   throw new Error(`expected a ${code} error, nothing was thrown`);
 }
 
-/** The benchmark data: ../shared/data beside the checkout, or VQLITE_DATA_DIR. */
-export const DATA_DIR = process.env.VQLITE_DATA_DIR ?? path.resolve(import.meta.dir, "../../shared/data");
+/**
+ * The tests' real data, in the repository: Fashion-MNIST 2k (the first 2,000 base
+ * vectors, 100 queries, exact top-100 ground truth), made by bench/make_test_data.ts.
+ * Tests read nothing outside the repository; see test/data/fashion-mnist-2k/README.md.
+ */
+export const FASHION_DIR = path.join(import.meta.dir, "data", "fashion-mnist-2k");
 
 export interface Dataset {
   base: Float32Array;
   queries: Float32Array;
+  /** Ground-truth base ids, truthK per query, nearest first. */
   truth: Int32Array;
+  /** Their Euclidean distances, same layout. */
+  truthDist: Float32Array;
   n: number;
   nq: number;
   dim: number;
@@ -58,27 +65,35 @@ export interface Dataset {
 
 let small: Dataset | null = null;
 
-function readVecs(file: string): { data: ArrayBuffer; n: number; dim: number; flat: Int32Array } {
-  if (!fs.existsSync(file)) {
-    throw new Error(`benchmark data not found at ${file}: the tests read ../shared/data beside the checkout (or set VQLITE_DATA_DIR)`);
-  }
+/** A gzipped .fvecs/.ivecs file (per record an int32 dim, then dim values), without the dim columns. */
+function readVecs(file: string): { n: number; dim: number; flat: Int32Array } {
   const raw = Bun.gunzipSync(fs.readFileSync(file));
   const all = new Int32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   const dim = all[0]!;
   const n = all.length / (dim + 1);
+  if (!Number.isInteger(n)) throw new Error(`${file}: ${raw.byteLength} bytes is not a whole number of ${dim}-d records`);
   const flat = new Int32Array(n * dim);
   for (let i = 0; i < n; i++) flat.set(all.subarray(i * (dim + 1) + 1, (i + 1) * (dim + 1)), i * dim);
-  return { data: flat.buffer, n, dim, flat };
+  return { n, dim, flat };
 }
 
-/** Fashion-MNIST 10k × 784 (L2) with exact ground truth, read from ../shared/data. */
+/** Fashion-MNIST 2k × 784 (L2), 100 queries, exact top-100 ground truth, from test/data. */
 export function fashionSmall(): Dataset {
   if (small) return small;
-  const dir = path.join(DATA_DIR, "fashion-mnist-784-euclidean-small");
-  const b = readVecs(path.join(dir, "base.fvecs.gz"));
-  const q = readVecs(path.join(dir, "query.fvecs.gz"));
-  const t = readVecs(path.join(dir, "groundtruth.ivecs.gz"));
-  small = { base: new Float32Array(b.data), queries: new Float32Array(q.data), truth: t.flat, n: b.n, nq: q.n, dim: b.dim, truthK: t.dim };
+  const b = readVecs(path.join(FASHION_DIR, "base.fvecs.gz"));
+  const q = readVecs(path.join(FASHION_DIR, "query.fvecs.gz"));
+  const t = readVecs(path.join(FASHION_DIR, "groundtruth.ivecs.gz"));
+  const td = readVecs(path.join(FASHION_DIR, "groundtruth_dist.fvecs.gz"));
+  small = {
+    base: new Float32Array(b.flat.buffer),
+    queries: new Float32Array(q.flat.buffer),
+    truth: t.flat,
+    truthDist: new Float32Array(td.flat.buffer),
+    n: b.n,
+    nq: q.n,
+    dim: b.dim,
+    truthK: t.dim,
+  };
   return small;
 }
 

@@ -21,6 +21,9 @@ export type {
   MemoryUsage,
   VacuumResult,
 } from "./collection/collection";
+export type { ImportOptions, ExportOptions } from "./collection/transfer";
+export type { FileFormat, ExportFlavor } from "./storage/formats/types";
+export { uuidV5, VQLITE_UUID_NAMESPACE } from "./storage/formats/engines";
 export type { CollectionOptions, CollectionConfig, IndexConfig, StorageKind, QuantizationKind } from "./collection/config";
 export type { Payload, SparseVector, SparseInput, VectorInput } from "./collection/validate";
 export { VqliteError } from "./errors";

@@ -15,6 +15,7 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";
 import type { Mutation } from "./mutation";
+import { exportFrom, importInto, type ExportOptions, type ImportOptions } from "./transfer";
 import {
   validateId,
   validatePayload,
@@ -296,6 +297,19 @@ export class Collection implements RowSource {
     }
     this.write(muts);
     return muts.length;
+  }
+
+  /**
+   * Import a file (.jsonl, .csv, .fvecs[.gz], .npy, .parquet, .arrow/.feather, or a
+   * LanceDB table with `format: "lancedb"`) as one atomic group; returns the items written.
+   */
+  importFrom(file: string, options: ImportOptions = {}): number {
+    return importInto(this, file, options);
+  }
+
+  /** Export every live item to a file (or a LanceDB table) in the format its name or `options` say; returns the items written. */
+  exportTo(file: string, options: ExportOptions = {}): number {
+    return exportFrom(this, file, options);
   }
 
   /** Delete one item; returns whether it existed. */

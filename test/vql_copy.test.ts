@@ -54,7 +54,7 @@ describe("COPY option errors point at the option", () => {
   test("syntax", () => {
     expect(syntaxError("COPY c FROM 'x.parquet' (ID 'a', ID 'b')").message).toBe("ID is given twice at line 1, column 34");
     expect(syntaxError("COPY c FROM LANCEDB 'd' TABLE 't' (TABLE 'u')").message).toBe("TABLE is given twice at line 1, column 36");
-    expect(syntaxError("COPY c FROM 'x.parquet' (ID)").message).toBe('near ")": expected a value at line 1, column 28');
+    expect(syntaxError("COPY c FROM 'x.parquet' (ID)").message).toBe('near ")": expected a string, a number, TRUE, FALSE, NULL, a $parameter, [ or { at line 1, column 28');
     expect(syntaxError("COPY c FROM 'x.parquet' (VECTORS 'emb')").message).toStartWith('near "VECTORS": expected ');
     expect(syntaxError("COPY c FROM 'x.parquet' (EXCLUDE 'a')").message).toBe('near "\'a\'": expected ( at line 1, column 34');
   });

@@ -41,7 +41,7 @@ describe(".npy import and export", () => {
     expect(header).toEndWith("\n");
     const dataStart = 10 + header.length;
     expect(dataStart % 64).toBe(0);
-    expect(new Float32Array(raw.slice(dataStart).buffer)).toEqual(data);
+    expect(Array.from(new Float32Array(raw.slice(dataStart).buffer))).toEqual(Array.from(data));
 
     db.exec("CREATE COLLECTION back (DIMENSION 5, METRIC L2)");
     expect(db.exec(`COPY back FROM '${file}'`)[0]!.count).toBe(300);

@@ -9,7 +9,12 @@
  * the package cannot be loaded, `VQLITE_ERROR: {"code","message"}` otherwise.
  */
 import * as fs from "node:fs";
-import * as arrow from "apache-arrow";
+import { createRequire } from "node:module";
+import type * as Arrow from "apache-arrow";
+
+// @lancedb/lancedb require()s apache-arrow's CommonJS build; an ESM import would
+// load a second copy whose classes fail LanceDB's instanceof checks
+const arrow = createRequire(import.meta.url)("apache-arrow") as typeof Arrow;
 
 function fail(code: string, message: string): never {
   process.stderr.write(`VQLITE_ERROR:${JSON.stringify({ code, message })}\n`);
@@ -49,17 +54,17 @@ if (command === "export") {
   const t = await db.openTable(table);
   const fd = fs.openSync(file, "w");
   try {
-    const schema = (await t.schema()) as unknown as arrow.Schema;
+    const schema = (await t.schema()) as unknown as Arrow.Schema;
     // apache-arrow's writer takes any AsyncByteQueue as its sink: this one writes each chunk to the file
     class FileQueue extends arrow.AsyncByteQueue {
-      override write(value: Parameters<arrow.AsyncByteQueue["write"]>[0]): void {
+      override write(value: Parameters<Arrow.AsyncByteQueue["write"]>[0]): void {
         const v = value as ArrayBufferView;
         if (v.byteLength > 0) fs.writeSync(fd, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
       }
     }
     const writer = new arrow.RecordBatchFileWriter();
     writer.reset(new FileQueue(), schema);
-    for await (const batch of t.query()) writer.write(batch as unknown as arrow.RecordBatch);
+    for await (const batch of t.query()) writer.write(batch as unknown as Arrow.RecordBatch);
     writer.finish();
   } finally {
     fs.closeSync(fd);

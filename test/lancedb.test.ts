@@ -48,7 +48,7 @@ describe("LanceDB", () => {
     for (const row of rows) {
       const item = c.get(row.id as string)!;
       expect(item).not.toBeNull();
-      expect(new Float32Array(Array.from(row.vector as Iterable<number>))).toEqual(item.vector);
+      expect(Array.from(new Float32Array(Array.from(row.vector as Iterable<number>)))).toEqual(Array.from(item.vector));
       for (const f of fields) {
         const want = (item.payload as Record<string, unknown> | null)?.[f] ?? null;
         const got = plain(row[f]) ?? null;

@@ -62,7 +62,7 @@ describe("LanceDB", () => {
     for (let q = 0; q < 20; q++) {
       const query = queries.subarray(q * DIM, (q + 1) * DIM);
       const ours = c.search(query, { k: 10, exact: true }).map((h) => h.id);
-      const theirs = (await table.search(Array.from(query)).distanceType("l2").bypassVectorIndex().limit(10).toArray()) as { id: string }[];
+      const theirs = (await (table.search(Array.from(query)) as lancedb.VectorQuery).distanceType("l2").bypassVectorIndex().limit(10).toArray()) as { id: string }[];
       expect(theirs.map((t) => t.id)).toEqual(ours);
     }
     // an existing table is kept unless OVERWRITE

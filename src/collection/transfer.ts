@@ -38,6 +38,8 @@ export interface ExportOptions {
   /** LanceDB: the table name (default: the collection's name), and whether to replace an existing table. */
   readonly table?: string;
   readonly overwrite?: boolean;
+  /** Rows per Parquet row group or Arrow record batch. */
+  readonly batchRows?: number;
   readonly onProgress?: Progress;
 }
 
@@ -96,6 +98,7 @@ export function exportFrom(c: Collection, file: string, options: ExportOptions =
     dimension: c.dimension,
     count,
     hasSparse,
+    batchRows: options.batchRows,
     onProgress: options.onProgress,
   });
   return count;

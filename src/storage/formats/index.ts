@@ -142,9 +142,9 @@ export function writeRecords(
         const cols = standardParquetColumns({ id: options.id, vector: options.vector, payload: options.payload ?? "$meta" });
         const meta = cols[2]!;
         cols[2] = { ...meta, schema: [{ ...meta.schema[0], repetition_type: "REQUIRED" }], values: (rs) => rs.map((r) => JSON.stringify(r.payload ?? {})) };
-        bytes = writeParquet(file, records, cols, options);
+        bytes = writeParquet(file, records, cols, { ...options, groupRows: options.batchRows });
       } else {
-        bytes = writeParquet(file, records, standardParquetColumns({ ...options, sparse }), options);
+        bytes = writeParquet(file, records, standardParquetColumns({ ...options, sparse }), { ...options, groupRows: options.batchRows });
       }
       break;
     }

@@ -83,6 +83,9 @@ export function openParquet(file: string): TableReader & { close(): void } {
           const batch: ColumnBatch = { numRows: rows.length, value: (c, i) => rows[i]![c] };
           yield batch;
           start += n;
+          rows = [];
+          Bun.gc(false); // the decoded group is garbage now: collect it before decoding the next
+
         }
       },
     };
@@ -113,6 +116,8 @@ export interface ParquetColumnSpec {
   /** Schema elements of this column (the first is the column itself). */
   readonly schema: Record<string, unknown>[];
   readonly codec?: "SNAPPY" | "UNCOMPRESSED";
+  /** Per-column writer options (encoding, statistics, page index). */
+  readonly options?: Record<string, unknown>;
   readonly values: (records: readonly ExportRecord[]) => unknown[];
 }
 
@@ -130,8 +135,11 @@ export function standardParquetColumns(o: { id?: string; vector?: string; payloa
         { name: "list", repetition_type: "REPEATED", num_children: 1 },
         { name: "element", type: "FLOAT", repetition_type: "REQUIRED" },
       ],
-      // float vectors barely compress; leaving them plain doubles the write speed
+      // Embeddings barely compress and have no useful min/max: plain, uncompressed,
+      // without statistics or a page index, the vector column writes 2-4x faster
+      // (Fashion-MNIST 20k x 784: 9.0 s with the writer's defaults, 4.2 s like this)
       codec: "UNCOMPRESSED",
+      options: { encoding: "PLAIN", statistics: false, offsetIndex: false },
       values: (rs) => rs.map((r) => Array.from(r.vector)),
     },
     {
@@ -155,9 +163,10 @@ export function writeParquet(
   file: string,
   records: Iterable<ExportRecord>,
   columns: readonly ParquetColumnSpec[],
-  options: { count: number; groupRows?: number; onProgress?: Progress },
+  options: { count: number; dimension: number; groupRows?: number; onProgress?: Progress },
 ): number {
-  const groupRows = options.groupRows ?? 8192;
+  // about 4M vector values per row group: the writer holds a group's values as JS arrays
+  const groupRows = options.groupRows ?? Math.max(1024, Math.min(65536, Math.floor(4_000_000 / Math.max(1, options.dimension))));
   const schema = [{ name: "root", num_children: columns.length }, ...columns.flatMap((c) => c.schema)];
   return writeStreaming(file, (sink) => {
     const writer = new ParquetWriter({ writer: sinkWriter(sink), schema: schema as never, codec: "SNAPPY", createdBy: "vqlite" });
@@ -166,11 +175,14 @@ export function writeParquet(
     const flush = () => {
       if (pending.length === 0) return;
       writer.write({
-        columnData: columns.map((c) => ({ name: c.name, data: c.values(pending), codec: c.codec })) as never,
+        columnData: columns.map((c) => ({ name: c.name, data: c.values(pending), codec: c.codec, ...c.options })) as never,
         rowGroupSize: pending.length,
       });
       done += pending.length;
       pending = [];
+      // a group leaves tens of MB of JS arrays behind; collecting them now keeps the
+      // peak near one group (Fashion-MNIST 60k x 784: peak RSS +1.8 GB without, +0.7 GB with, ~2% more CPU)
+      Bun.gc(false);
       options.onProgress?.(done, options.count);
     };
     for (const r of records) {

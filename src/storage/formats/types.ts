@@ -60,6 +60,8 @@ export interface WriteOptions extends ColumnOptions {
   readonly flavor?: ExportFlavor;
   /** LanceDB: the table to write (default: the collection name). */
   readonly table?: string;
+  /** Rows per Parquet row group or Arrow record batch (default: about 4M vector values for Parquet, 8192 rows for Arrow). */
+  readonly batchRows?: number;
   /** LanceDB: "create" (default) fails when the table exists; "overwrite" replaces it. */
   readonly mode?: "create" | "overwrite";
   readonly dimension: number;

@@ -98,5 +98,7 @@ describe(".npy import and export", () => {
     expect(dup.message).toContain('row 1, column "id"');
     expect(db.collection("v").count()).toBe(1);
     expect(db.exec(`COPY v FROM '${put("empty.npy", npy("<f4", [0, 3], new Uint8Array(0)))}'`)[0]!.count).toBe(0);
+    expect(expectCode(() => db.exec(`COPY v TO '${path.join(dir, "out.npy.gz")}'`), "INVALID_ARGUMENT").message).toContain("exports are not compressed");
+    expect(expectCode(() => db.exec(`COPY v TO '${path.join(dir, "out.fvecs")}'`), "INVALID_ARGUMENT").message).toContain("not .fvecs");
   });
 });

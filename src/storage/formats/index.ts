@@ -102,6 +102,7 @@ export function writeRecords(
   records: Iterable<ExportRecord>,
   options: WriteOptions & { hasSparse?: boolean; collection?: string },
 ): WriteResult {
+  if (/\.gz$/i.test(file) && options.format !== "lancedb") throw errors.invalidArgument(`exports are not compressed: write ${file.replace(/\.gz$/i, "")} and gzip it`);
   const flavor = options.flavor ?? "vqlite";
   const byName = options.format ?? formatOfPath(file);
   const format: FileFormat = flavor === "vqlite" ? byName : FLAVOR_FORMAT[flavor];

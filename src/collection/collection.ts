@@ -185,6 +185,11 @@ export class Collection implements RowSource {
   }
 
   /** A payload's JSON text (null for none), without parsing it if it was never parsed. */
+  /** The sparse vector of a row (the stored one, not a copy), or null. */
+  sparseOf(row: number): SparseVector | null {
+    return this.sparse[row] ?? null;
+  }
+
   private payloadText(row: number): string | null {
     const p = this.payloads[row];
     return p === null || p === undefined ? null : typeof p === "string" ? p : JSON.stringify(p);

@@ -73,18 +73,24 @@ export function importInto(c: Collection, file: string, options: ImportOptions =
   }
 }
 
+/** Live items in row order, with views of the stored vectors. */
+function* liveRecords(c: Collection): Generator<ExportRecord> {
+  const ids = c.keys();
+  const n = c.rowCount;
+  for (let row = 0; row < n; row++) {
+    if (!c.isLive(row)) continue;
+    const id = ids.next().value as string;
+    yield { id, vector: c.store.get(row), payload: c.payloadOf(row), sparse: c.sparseOf(row) };
+  }
+}
+
 export function exportFrom(c: Collection, file: string, options: ExportOptions = {}): number {
   const count = c.count();
-  const records: Iterable<ExportRecord> = { [Symbol.iterator]: () => c[Symbol.iterator]() };
   let hasSparse = false;
-  if ((options.format === "parquet" || options.format === "arrow" || /\.(parquet|pq|arrow|feather|ipc)$/i.test(file)) && !options.flavor) {
-    for (const it of c) {
-      if (it.sparse) {
-        hasSparse = true;
-        break;
-      }
-    }
-  }
+  for (let row = 0; row < c.rowCount && !hasSparse; row++) hasSparse = c.isLive(row) && c.sparseOf(row) !== null;
+  // every writer copies what it needs, so records carry the stored vectors, not copies
+  // (at 1M x 128 the copies made an npy export peak at +0.8 GB of garbage)
+  const records: Iterable<ExportRecord> = { [Symbol.iterator]: () => liveRecords(c) };
   writeRecords(file, records, {
     format: options.format,
     flavor: options.flavor,

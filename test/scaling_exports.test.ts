@@ -8,13 +8,16 @@
  *   schema, VarChar as string, FloatVector as a list of float32, the
  *   dynamic field `$meta` as a JSON object string.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 import { open } from "../src/index";
 import { uuidV5, VQLITE_UUID_NAMESPACE } from "../src/storage/formats/engines";
 import { randomVectors, tempDir } from "./helpers";
+
+// Parquet encoding and child processes take seconds on a loaded 2-core machine
+setDefaultTimeout(30_000);
 
 const DIM = 8;
 

@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as readline from "node:readline";
+import { EXPORT_USAGE, runExport } from "./export";
 import type { OutputMode } from "./format";
 import { readText, ShellSession } from "./session";
 
@@ -20,7 +21,8 @@ const USAGE = `usage: vqlite [DB] [-c TEXT]... [-f FILE]... [--json | --table | 
   --json      one JSON object per statement per line
   --table     tables (default)
   --csv       CSV rows
-  --continue  keep going after an error (the exit code still reports it)`;
+  --continue  keep going after an error (the exit code still reports it)
+${EXPORT_USAGE.replace("usage: ", "   or: ")}`;
 
 interface Args {
   db: string;
@@ -176,4 +178,6 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+const argv = process.argv.slice(2);
+process.exitCode =
+  argv[0] === "export" ? runExport(argv.slice(1), (t) => process.stdout.write(`${t}\n`), (t) => process.stderr.write(`${t}\n`)) : await main();

@@ -23,6 +23,9 @@ export type {
 } from "./collection/collection";
 export type { CollectionOptions, CollectionConfig, StorageKind } from "./collection/config";
 export type { IndexConfig, QuantizationKind } from "./ann/config";
+export type { ImportOptions, ExportOptions } from "./collection/transfer";
+export type { FileFormat, ExportFlavor } from "./storage/formats/types";
+export { uuidV5, VQLITE_UUID_NAMESPACE } from "./storage/formats/engines";
 export type { Payload, SparseVector, SparseInput, VectorInput } from "./collection/validate";
 export { VqliteError } from "./errors";
 export type { ErrorCode } from "./errors";

@@ -175,7 +175,8 @@ describe("COPY", () => {
     fs.writeFileSync(path.join(dir, "x.fvecs.gz"), "not gzip");
     expectCode(() => db.exec(`COPY d FROM '${path.join(dir, "x.fvecs.gz")}'`), "CORRUPT_FILE");
     expectCode(() => db.exec(`COPY d FROM '${path.join(dir, "missing.jsonl")}'`), "IO_ERROR");
-    expectCode(() => db.exec(`COPY d FROM '${path.join(dir, "data.parquet")}'`), "INVALID_ARGUMENT");
+    expectCode(() => db.exec(`COPY d FROM '${path.join(dir, "data.xlsx")}'`), "INVALID_ARGUMENT");
+    expectCode(() => db.exec(`COPY d FROM '${path.join(dir, "missing.parquet")}'`), "IO_ERROR");
     expect(db.collection("d").count()).toBe(0);
   });
 });

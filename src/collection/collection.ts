@@ -18,6 +18,7 @@ import type { CollectionConfig, StorageKind } from "./config";
 import { buildIndexInWorker, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
 import { RowTable } from "./row_table";
+import { exportFrom, importInto, type ExportOptions, type ImportOptions } from "./transfer";
 import {
   validateId,
   validatePayload,
@@ -156,6 +157,16 @@ export class Collection {
     return this.rows.payloadOf(row);
   }
 
+  /** The sparse vector of a row (the stored one, not a copy), or null. */
+  sparseOf(row: number): SparseVector | null {
+    return this.rows.sparseOf(row);
+  }
+
+  /** Whether a row number holds a live item. */
+  isLive(row: number): boolean {
+    return this.rows.isLive(row);
+  }
+
   rowOfId(id: string): number | undefined {
     return this.rows.rowOf(id);
   }
@@ -261,6 +272,19 @@ export class Collection {
     }
     this.write(muts);
     return muts.length;
+  }
+
+  /**
+   * Import a file (.jsonl, .csv, .fvecs[.gz], .npy, .parquet, .arrow/.feather, or a
+   * LanceDB table with `format: "lancedb"`) as one atomic group; returns the items written.
+   */
+  importFrom(file: string, options: ImportOptions = {}): number {
+    return importInto(this, file, options);
+  }
+
+  /** Export every live item to a file (or a LanceDB table) in the format its name or `options` say; returns the items written. */
+  exportTo(file: string, options: ExportOptions = {}): number {
+    return exportFrom(this, file, options);
   }
 
   /** Delete one item; returns whether it existed. */

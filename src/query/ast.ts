@@ -64,6 +64,18 @@ export interface SearchOptionsNode {
   readonly exact?: boolean;
 }
 
+/** COPY's options: column names, format, LanceDB table, excluded columns. */
+export interface CopyOptionsNode {
+  readonly id?: ValueNode;
+  readonly vector?: ValueNode;
+  readonly payload?: ValueNode;
+  readonly sparse?: ValueNode;
+  readonly format?: ValueNode;
+  readonly table?: ValueNode;
+  readonly exclude?: readonly ValueNode[];
+  readonly overwrite?: boolean;
+}
+
 export type Statement =
   | {
       readonly kind: "createCollection";
@@ -110,8 +122,15 @@ export type Statement =
     }
   | { readonly kind: "alterStorage"; readonly collection: NameRef; readonly storage: StorageName; readonly pos: Position }
   | { readonly kind: "buildIndex"; readonly collection: NameRef; readonly pos: Position }
-  | { readonly kind: "copyFrom"; readonly collection: NameRef; readonly file: ValueNode; readonly pos: Position }
-  | { readonly kind: "copyTo"; readonly collection: NameRef; readonly file: ValueNode; readonly pos: Position }
+  | {
+      readonly kind: "copyFrom" | "copyTo";
+      readonly collection: NameRef;
+      /** The file, or with `lancedb` the LanceDB directory (or URI). */
+      readonly file: ValueNode;
+      readonly lancedb: boolean;
+      readonly options: CopyOptionsNode;
+      readonly pos: Position;
+    }
   | { readonly kind: "checkpoint"; readonly pos: Position }
   | { readonly kind: "vacuum"; readonly collection: NameRef; readonly pos: Position };
 

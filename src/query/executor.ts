@@ -9,9 +9,8 @@ import { describeIndex } from "../ann/config";
 import type { Payload } from "../collection/validate";
 import type { Database } from "../db";
 import { assertNever, errors, VqliteError } from "../errors";
-import { readDataFile, writeDataFile } from "../storage/data_files";
 import type { InsertRow, NameRef, Statement } from "./ast";
-import { formatCsv, formatJsonl, formatOf, parseCsv, parseFvecs, parseJsonl, type ExportedItem } from "./copy_formats";
+import { runCopy } from "./copy";
 import { compileFilter, exactIds } from "./filter";
 import { parse } from "./parser";
 import { at, evaluate, evaluateInteger, evaluateString, typeError, type Params } from "./values";
@@ -234,31 +233,12 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       progress?.("BUILD INDEX", 1, 1);
       return done({ message: `rebuilt the ${c.config.index.type} index of ${c.name}`, count: c.count() });
     }
-    case "copyFrom": {
-      const c = collectionOf(db, stmt.collection);
-      const file = path.resolve(evaluateString(stmt.file, params, "COPY's file"));
-      const format = at(stmt.file, () => formatOf(file));
-      const report = progress ? (d: number, t: number) => progress("COPY", d, t) : undefined;
-      const items = at(stmt.file, () => {
-        const bytes = readDataFile(file);
-        if (format === "fvecs") return parseFvecs(file, bytes, report);
-        const text = new TextDecoder().decode(bytes);
-        return format === "csv" ? parseCsv(file, text, report) : parseJsonl(file, text, report);
-      });
-      const n = at(stmt.file, () => c.insertMany(items));
-      progress?.("COPY", 1, 1);
-      return done({ count: n, message: `copied ${n} items from ${file}` });
-    }
+    case "copyFrom":
     case "copyTo": {
       const c = collectionOf(db, stmt.collection);
-      const file = path.resolve(evaluateString(stmt.file, params, "COPY's file"));
-      const format = at(stmt.file, () => formatOf(file));
-      if (format === "fvecs" || file.endsWith(".gz")) throw typeError("COPY TO writes .jsonl or .csv", stmt.file);
-      const items = (function* (): Generator<ExportedItem> {
-        for (const it of c) yield { id: it.id, vector: it.vector, payload: it.payload };
-      })();
-      at(stmt.file, () => writeDataFile(file, format === "csv" ? formatCsv(items) : formatJsonl(items)));
-      return done({ count: c.count(), message: `copied ${c.count()} items to ${file}` });
+      const r = runCopy(c, stmt, params, progress && ((d, t) => progress("COPY", d, t)));
+      progress?.("COPY", 1, 1);
+      return done(r);
     }
     case "checkpoint":
       db.checkpoint();

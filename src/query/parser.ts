@@ -9,6 +9,7 @@ import type { ClusteredIndexConfig, HnswIndexConfig, IndexConfig, IndexOptionsOf
 import { VqliteError } from "../errors";
 import type {
   CompareOp,
+  CopyOptionsNode,
   FilterNode,
   InsertRow,
   MetricName,
@@ -441,13 +442,56 @@ class VqlParser extends EmbeddedActionsParser {
     return { kind: "buildIndex", collection: this.SUBRULE(this.nameRef), pos: pos(start) };
   });
 
+  // COPY name FROM|TO [LANCEDB] 'file' [TABLE 't'] [(ID 'c', VECTOR 'c', PAYLOAD 'c', SPARSE 'c', FORMAT 'f', TABLE 't', EXCLUDE ('a', ...), OVERWRITE)]
   private copy = this.RULE("copy", (): Statement => {
     const start = this.CONSUME(K.COPY);
     const collection = this.SUBRULE(this.nameRef);
-    return this.OR([
-      { ALT: () => (this.CONSUME(K.FROM), { kind: "copyFrom" as const, collection, file: this.SUBRULE(this.value), pos: pos(start) }) },
-      { ALT: () => (this.CONSUME(K.TO), { kind: "copyTo" as const, collection, file: this.SUBRULE2(this.value), pos: pos(start) }) },
-    ]);
+    const kind = this.OR([{ ALT: () => (this.CONSUME(K.FROM), "copyFrom" as const) }, { ALT: () => (this.CONSUME(K.TO), "copyTo" as const) }]);
+    let lancedb = false;
+    this.OPTION(() => {
+      this.CONSUME(K.LANCEDB);
+      lancedb = true;
+    });
+    const file = this.SUBRULE(this.value);
+    const options: { -readonly [K in keyof CopyOptionsNode]: CopyOptionsNode[K] } = {};
+    const seen = new Set<string>();
+    const once = (what: string, t: IToken) =>
+      this.ACTION(() => {
+        if (seen.has(what)) throw semantic(`${what} is given twice`, pos(t));
+        seen.add(what);
+      });
+    this.OPTION2(() => {
+      once("TABLE", this.CONSUME(K.TABLE));
+      options.table = this.SUBRULE2(this.value);
+    });
+    this.OPTION3(() => {
+      this.CONSUME(T.LParen);
+      this.AT_LEAST_ONE_SEP({
+        SEP: T.Comma,
+        DEF: () =>
+          this.OR2([
+            { ALT: () => (once("ID", this.CONSUME(K.ID)), (options.id = this.SUBRULE3(this.value))) },
+            { ALT: () => (once("VECTOR", this.CONSUME(K.VECTOR)), (options.vector = this.SUBRULE4(this.value))) },
+            { ALT: () => (once("PAYLOAD", this.CONSUME(K.PAYLOAD)), (options.payload = this.SUBRULE5(this.value))) },
+            { ALT: () => (once("SPARSE", this.CONSUME(K.SPARSE)), (options.sparse = this.SUBRULE6(this.value))) },
+            { ALT: () => (once("FORMAT", this.CONSUME(K.FORMAT)), (options.format = this.SUBRULE7(this.value))) },
+            { ALT: () => (once("TABLE", this.CONSUME2(K.TABLE)), (options.table = this.SUBRULE8(this.value))) },
+            { ALT: () => (once("OVERWRITE", this.CONSUME(K.OVERWRITE)), (options.overwrite = true)) },
+            {
+              ALT: () => {
+                once("EXCLUDE", this.CONSUME(K.EXCLUDE));
+                this.CONSUME2(T.LParen);
+                const names: ValueNode[] = [];
+                this.AT_LEAST_ONE_SEP2({ SEP: T.Comma, DEF: () => names.push(this.SUBRULE9(this.value)) });
+                this.CONSUME2(T.RParen);
+                options.exclude = names;
+              },
+            },
+          ]),
+      });
+      this.CONSUME(T.RParen);
+    });
+    return { kind, collection, file, lancedb, options, pos: pos(start) };
   });
 
   private checkpoint = this.RULE("checkpoint", (): Statement => ({ kind: "checkpoint", pos: pos(this.CONSUME(K.CHECKPOINT)) }));

@@ -83,6 +83,12 @@ export const K = {
   COPY: keyword("copy"),
   TO: keyword("to"),
   CHECKPOINT: keyword("checkpoint"),
+  LANCEDB: keyword("lancedb"),
+  TABLE: keyword("table"),
+  FORMAT: keyword("format"),
+  SPARSE: keyword("sparse"),
+  EXCLUDE: keyword("exclude"),
+  OVERWRITE: keyword("overwrite"),
   VACUUM: keyword("vacuum"),
   // operators and literals: never names
   NOT: keyword("not", false),

@@ -27,7 +27,9 @@ export type FsOp =
   | "readFile"
   | "exists"
   | "mmap"
-  | "syncDir";
+  | "syncDir"
+  | "mkdtemp"
+  | "rmTree";
 
 /**
  * Sees each call before it runs. Throwing fails the call with that error.
@@ -102,6 +104,24 @@ export const vfs = {
   fileSize(fd: number): number {
     check("fstat", pathOf(fd));
     return fs.fstatSync(fd).size;
+  },
+
+  /** The size of the file at `path`. */
+  sizeOf(path: string): number {
+    check("fstat", path);
+    return fs.statSync(path).size;
+  },
+
+  /** A new, empty directory whose name starts with `prefix`. */
+  mkdtemp(prefix: string): string {
+    check("mkdtemp", prefix);
+    return fs.mkdtempSync(prefix);
+  },
+
+  /** Remove a directory and everything below it; a missing one is not an error. */
+  rmTree(path: string): void {
+    check("rmTree", path);
+    fs.rmSync(path, { recursive: true, force: true });
   },
 
   rename(from: string, to: string): void {

@@ -356,18 +356,13 @@ export class RowFiles {
 
   // ---- reads -------------------------------------------------------------------------------
 
-  private ref(row: number): RecordRef | null {
-    const o = this.state.overrides.get(row);
-    if (o) return o;
-    const i = row * 4;
-    const offset = this.ridx[i]! + this.ridx[i + 1]! * 4294967296;
-    return offset === 0 ? null : { offset, length: this.ridx[i + 2]! };
-  }
-
+  /** Offset of a committed row's record (no allocation: this is on every payload read). */
   private at(row: number): number {
-    const r = this.ref(row);
-    if (r === null || r.offset + 16 > this.state.heapEnd) throw errors.corrupt(path.join(this.dir, this.state.rowsFile), `no record for row ${row}`);
-    return r.offset;
+    const o = this.state.overrides.size > 0 ? this.state.overrides.get(row) : undefined;
+    const i = row * 4;
+    const offset = o !== undefined ? o.offset : this.ridx[i]! + this.ridx[i + 1]! * 4294967296;
+    if (!(offset >= ROW_FILE_HEADER && offset + 16 <= this.state.heapEnd)) throw errors.corrupt(path.join(this.dir, this.state.rowsFile), `no record for row ${row}`);
+    return offset;
   }
 
   idAt(row: number): string {

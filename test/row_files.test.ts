@@ -1,11 +1,13 @@
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open, type Collection, type Database } from "../src/index";
 import { crc32 } from "../src/storage/binary";
+import { setFaultHook } from "../src/storage/fs";
 import { randomVectors, rng, row, tempDir } from "./helpers";
 
 setDefaultTimeout(120_000);
+afterEach(() => setFaultHook(null));
 
 const dim = 8;
 
@@ -221,5 +223,71 @@ describe("row files: ids, payloads and sparse vectors of mmap collections on dis
     expect(dump(db.collection("d"))).toEqual(dump(db.collection("m")));
     expect([...db.collection("d").keys()].sort()).toEqual([...ids].sort());
     db.close();
+  });
+
+  test("a checkpoint that fails while writing row files changes nothing; the next one and a reopen see every write", () => {
+    const r = rng(5);
+    // each fault: [operation, file suffix, which occurrence]
+    const faults: [string, string, number][] = [
+      ["write", ".rows", 1],
+      ["write", ".ridx", 1],
+      ["fdatasync", ".ridx", 1],
+      ["open", ".hidx", 1],
+      ["write", ".hidx", 1],
+      ["rename", ".snap", 1],
+      ["rename", "MANIFEST", 1],
+    ];
+    for (const [op, suffix, nth] of faults) {
+      const dir = tempDir();
+      let db = open(dir, { durability: "normal" });
+      const c = db.createCollection("c", { dimension: dim, storage: "mmap" });
+      c.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: `a${i}`, vector: vec(r), payload: { i } })));
+      db.checkpoint(); // row files exist; the next checkpoint appends (or, past the hash slack, rehashes)
+      c.insertMany(Array.from({ length: 5000 }, (_, i) => ({ id: `b${i}`, vector: vec(r), payload: { i, s: "ü".repeat(i % 50) } })));
+      c.update("a1", { payload: { replaced: true } });
+      c.delete("a2");
+      const expected = dump(c);
+      let seen = 0;
+      setFaultHook((o, file) => {
+        if (o === op && file.endsWith(suffix) && ++seen === nth) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+      });
+      expect(() => db.checkpoint()).toThrow();
+      setFaultHook(null);
+      expect(seen).toBeGreaterThanOrEqual(nth);
+      expect(dump(c)).toEqual(expected);
+      c.insert("after", vec(r), { late: 1 });
+      const expectedAfter = dump(c);
+      db.checkpoint();
+      expect(dump(c)).toEqual(expectedAfter);
+      db.close();
+      db = open(dir);
+      expect(dump(db.collection("c"))).toEqual(expectedAfter);
+      db.close();
+    }
+  });
+
+  test("a vacuum whose new row files fail to write keeps every item; the next checkpoint writes them", () => {
+    const r = rng(6);
+    for (const op of ["write", "fdatasync", "mmap"]) {
+      const dir = tempDir();
+      let db = open(dir);
+      const c = db.createCollection("c", { dimension: dim, storage: "mmap" });
+      c.insertMany(Array.from({ length: 300 }, (_, i) => ({ id: `v${i}`, vector: vec(r), payload: { i }, sparse: i % 2 ? { indices: [i], values: [i] } : null })));
+      db.checkpoint();
+      c.deleteMany(Array.from({ length: 100 }, (_, i) => `v${i * 3}`));
+      const expected = dump(c);
+      setFaultHook((o, file) => {
+        if (o === op && file.endsWith(".rows")) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+      });
+      expect(() => c.vacuum()).toThrow();
+      setFaultHook(null);
+      expect(dump(c)).toEqual(expected);
+      expect(c.get("v1")!.payload).toEqual({ i: 1 });
+      db.checkpoint();
+      db.close();
+      db = open(dir);
+      expect(dump(db.collection("c"))).toEqual(expected);
+      db.close();
+    }
   });
 });

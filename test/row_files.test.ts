@@ -290,4 +290,32 @@ describe("row files: ids, payloads and sparse vectors of mmap collections on dis
       db.close();
     }
   });
+
+  test("many payload updates to committed rows: replaced records accumulate, then the files are written anew", () => {
+    const dir = tempDir();
+    const r = rng(8);
+    let db = open(dir);
+    const c = db.createCollection("c", { dimension: dim, storage: "mmap" });
+    c.insertMany(Array.from({ length: 3000 }, (_, i) => ({ id: `p${i}`, vector: vec(r), payload: { i } })));
+    db.checkpoint();
+    const first = rowFiles(dir);
+    for (let i = 0; i < 3000; i += 30) c.update(`p${i}`, { payload: { i, round: 1 } }); // 100 replaced: appended, recorded in the snapshot
+    db.checkpoint();
+    expect(rowFiles(dir)).toEqual(first);
+    db.close();
+    db = open(dir);
+    let d = db.collection("c");
+    for (let i = 0; i < 3000; i += 30) expect(d.get(`p${i}`)!.payload).toEqual({ i, round: 1 });
+    d.updateMany(Array.from({ length: 2000 }, (_, i) => `p${i}`), { payload: { round: 2 } }); // past the limit: new files
+    const expected = dump(d);
+    db.checkpoint();
+    expect(rowFiles(dir).some((f) => first.includes(f))).toBe(false);
+    expect(dump(d)).toEqual(expected);
+    db.close();
+    db = open(dir);
+    d = db.collection("c");
+    expect(dump(d)).toEqual(expected);
+    expect(d.get("p2999")!.payload).toEqual({ i: 2999 });
+    db.close();
+  });
 });

@@ -406,7 +406,10 @@ export class Database implements CollectionHost, Disposable {
       if (this.recovery.replayedRecords > 0) this.checkpoint();
     } catch (e) {
       this.wal?.close();
-      for (const en of this.entries.values()) en.file?.close();
+      for (const en of this.entries.values()) {
+        en.file?.close();
+        en.collection.closeFiles();
+      }
       this.entries.clear();
       this.lock.release();
       this.isClosed = true;
@@ -481,6 +484,7 @@ export class Database implements CollectionHost, Disposable {
         c.readSnapshot(reader, this.path);
         entry.saved = c.staleOnDisk ? null : { version: c.version, snapshot: mc.snapshot };
       } catch (e) {
+        c.closeFiles();
         if (e instanceof VqliteError) throw e;
         throw errors.corrupt(this.file(mc.snapshot), (e as Error).message);
       }

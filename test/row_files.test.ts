@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { open, type Collection, type Database } from "../src/index";
 import { crc32 } from "../src/storage/binary";
 import { setFaultHook } from "../src/storage/fs";
-import { randomVectors, rng, row, tempDir } from "./helpers";
+import { expectCode, randomVectors, rng, row, tempDir } from "./helpers";
 
 setDefaultTimeout(120_000);
 afterEach(() => setFaultHook(null));
@@ -317,5 +317,35 @@ describe("row files: ids, payloads and sparse vectors of mmap collections on dis
     expect(dump(d)).toEqual(expected);
     expect(d.get("p2999")!.payload).toEqual({ i: 2999 });
     db.close();
+  });
+
+  test("missing, truncated or foreign row files are refused on open, naming the file", () => {
+    const make = () => {
+      const dir = tempDir();
+      using db = open(dir);
+      const r = rng(9);
+      db.createCollection("c", { dimension: dim, storage: "mmap" }).insertMany(Array.from({ length: 50 }, (_, i) => ({ id: `m${i}`, vector: vec(r), payload: { i } })));
+      return dir;
+    };
+    const fileOf = (dir: string, ext: string) => path.join(dir, rowFiles(dir).find((f) => f.endsWith(ext))!);
+    let dir = make();
+    fs.rmSync(fileOf(dir, ".ridx"));
+    expect(expectCode(() => open(dir), "IO_ERROR").message).toContain(".ridx");
+    dir = make();
+    fs.truncateSync(fileOf(dir, ".rows"), 4096);
+    expect(expectCode(() => open(dir), "CORRUPT_FILE").message).toContain(".rows");
+    dir = make();
+    const hidx = fileOf(dir, ".hidx");
+    fs.writeFileSync(hidx, Buffer.concat([Buffer.from("NOTAHASH"), fs.readFileSync(hidx).subarray(8)]));
+    expect(expectCode(() => open(dir), "CORRUPT_FILE").message).toContain(".hidx");
+    // the database opens again once the files are back in order, and nothing was deleted meanwhile
+    dir = make();
+    const ridx = fileOf(dir, ".ridx");
+    const saved = fs.readFileSync(ridx);
+    fs.truncateSync(ridx, 4096);
+    expectCode(() => open(dir), "CORRUPT_FILE");
+    fs.writeFileSync(ridx, saved);
+    using db = open(dir);
+    expect(db.collection("c").get("m7")!.payload).toEqual({ i: 7 });
   });
 });

@@ -313,7 +313,13 @@ export class DiskMeta implements RowMeta {
     this.close();
     this.src = files;
     this.tail.clear();
-    for (let row = st.hashRows; row < n; row++) if (this.table.isLive(row)) this.tail.set(files.idAt(row), row);
+    try {
+      for (let row = st.hashRows; row < n; row++) if (this.table.isLive(row)) this.tail.set(files.idAt(row), row);
+    } catch (e) {
+      files.close();
+      this.src = null;
+      throw e;
+    }
   }
 }
 

@@ -63,7 +63,12 @@ interface ManifestCollection {
   config: CollectionConfig;
   vectors: string;
   snapshot: string;
+  /** Row files (mmap storage): ids, payloads, sparse vectors and the id hash table. */
+  rows?: string[];
 }
+
+/** Files a database holds besides MANIFEST, the log and LOCK (temporary copies included). */
+const DATA_FILE = /\.(vec|snap|rows|ridx|hidx)(\.tmp)?$/;
 
 interface Manifest {
   format: "vqlite";
@@ -233,7 +238,7 @@ export class Database implements CollectionHost, Disposable {
       const c = entry.collection;
       const file = entry.file!;
       if (clean(entry)) {
-        collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot: entry.saved!.snapshot });
+        collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot: entry.saved!.snapshot, rows: c.rowFiles() });
         continue;
       }
       if (c.store instanceof MmapVectorStore) {
@@ -244,12 +249,13 @@ export class Database implements CollectionHost, Disposable {
         file.writeRows(start, c.store.data().subarray(start * d, c.rowCount * d));
         file.sync(c.rowCount);
       }
+      c.flushRows(this.path, `g${gen}`);
       const w = new ByteWriter(1024);
       c.writeSnapshot(w);
       const snapshot = `${name}.${gen}.snap`;
       writeSnapshotFile(this.file(snapshot), w.finish());
       entry.saved = { version: c.version, snapshot };
-      collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot });
+      collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot, rows: c.rowFiles() });
     }
     const manifest: Manifest = { format: "vqlite", version: 1, generation: gen, checkpointLsn: this.lsn, collections };
     writeManifestFile(this.file(MANIFEST), manifest);
@@ -294,7 +300,10 @@ export class Database implements CollectionHost, Disposable {
     } catch (e) {
       failure ??= e;
     }
-    for (const e of this.entries.values()) e.file?.close();
+    for (const e of this.entries.values()) {
+      e.file?.close();
+      e.collection.closeFiles();
+    }
     this.lock?.release();
     this.isClosed = true;
     if (failure) throw failure;
@@ -351,6 +360,7 @@ export class Database implements CollectionHost, Disposable {
     if (!e) return;
     this.entries.delete(name);
     e.file?.close(); // the file itself goes at the next checkpoint; mappings stay valid until collected
+    e.collection.closeFiles();
   }
 
   private openDirectory(dir: string): void {
@@ -358,7 +368,7 @@ export class Database implements CollectionHost, Disposable {
     const manifestPath = this.file(MANIFEST);
     const hasManifest = fileExists(manifestPath);
     if (!hasManifest) {
-      const foreign = listDirectory(dir).filter((f) => f !== "LOCK" && f !== WAL_FILE && f !== `${MANIFEST}.tmp` && !/\.(vec|snap)(\.tmp)?$/.test(f));
+      const foreign = listDirectory(dir).filter((f) => f !== "LOCK" && f !== WAL_FILE && f !== `${MANIFEST}.tmp` && !DATA_FILE.test(f));
       if (foreign.length > 0) {
         throw errors.corrupt(dir, `not a vqlite database (no MANIFEST, but it holds ${foreign.slice(0, 3).join(", ")})`);
       }
@@ -396,7 +406,10 @@ export class Database implements CollectionHost, Disposable {
       if (this.recovery.replayedRecords > 0) this.checkpoint();
     } catch (e) {
       this.wal?.close();
-      for (const en of this.entries.values()) en.file?.close();
+      for (const en of this.entries.values()) {
+        en.file?.close();
+        en.collection.closeFiles();
+      }
       this.entries.clear();
       this.lock.release();
       this.isClosed = true;
@@ -439,7 +452,8 @@ export class Database implements CollectionHost, Disposable {
       } catch (e) {
         throw errors.corrupt(where, `collection entry is invalid: ${(e as Error).message}`);
       }
-      for (const f of [c.vectors, c.snapshot]) {
+      if (c.rows !== undefined && !Array.isArray(c.rows)) throw errors.corrupt(where, "rows is not a list of files");
+      for (const f of [c.vectors, c.snapshot, ...(c.rows ?? [])]) {
         if (typeof f !== "string" || f.includes("/") || f.includes("\\") || f.startsWith(".")) throw errors.corrupt(where, `bad file name ${String(f)}`);
       }
     }
@@ -467,9 +481,10 @@ export class Database implements CollectionHost, Disposable {
       const entry: Entry = { collection: c, file, saved: null };
       this.entries.set(mc.name, entry);
       try {
-        c.readSnapshot(reader);
-        entry.saved = { version: c.version, snapshot: mc.snapshot };
+        c.readSnapshot(reader, this.path);
+        entry.saved = c.staleOnDisk ? null : { version: c.version, snapshot: mc.snapshot };
       } catch (e) {
+        c.closeFiles();
         if (e instanceof VqliteError) throw e;
         throw errors.corrupt(this.file(mc.snapshot), (e as Error).message);
       }
@@ -486,12 +501,16 @@ export class Database implements CollectionHost, Disposable {
     for (const c of manifest.collections) {
       keep.add(c.vectors);
       keep.add(c.snapshot);
+      for (const f of c.rows ?? []) keep.add(f);
     }
     // Files of live collections created since the checkpoint are still in use.
-    for (const e of this.entries.values()) if (e.file) keep.add(path.basename(e.file.path));
+    for (const e of this.entries.values()) {
+      if (e.file) keep.add(path.basename(e.file.path));
+      for (const f of e.collection.rowFiles()) keep.add(f);
+    }
     for (const f of listDirectory(this.path!)) {
       if (keep.has(f)) continue;
-      if (/\.(vec|snap)(\.tmp)?$/.test(f) || f === `${MANIFEST}.tmp`) removeFile(this.file(f));
+      if (DATA_FILE.test(f) || f === `${MANIFEST}.tmp`) removeFile(this.file(f));
     }
   }
 }

@@ -1,15 +1,21 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as path from "node:path";
 import { open } from "../src/index";
-import { vectorFor } from "./fixtures/crash_data";
+import { payloadFor, sparseFor, vectorFor } from "./fixtures/crash_data";
 import { rng, tempDir } from "./helpers";
 
 setDefaultTimeout(120_000);
 
 const CHILD = path.join(import.meta.dir, "fixtures", "ingest_child.ts");
 
+const ROWS_CHILD = path.join(import.meta.dir, "fixtures", "rows_child.ts");
+
 async function runAndKill(dir: string, storage: string, durability: string, firstId: number, seed: number, killAfterMs: number): Promise<string> {
-  const child = Bun.spawn([process.execPath, CHILD, dir, storage, durability, String(firstId), String(seed)], {
+  return killChild([process.execPath, CHILD, dir, storage, durability, String(firstId), String(seed)], killAfterMs);
+}
+
+async function killChild(cmd: string[], killAfterMs: number): Promise<string> {
+  const child = Bun.spawn(cmd, {
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -85,4 +91,50 @@ describe("crash recovery: kill -9 at random moments never loses an acknowledged 
       expect(totalAcked).toBeGreaterThan(50);
     });
   }
+});
+
+describe("crash recovery of row files: kill -9 while writing large and unicode payloads, sparse vectors, payload updates", () => {
+  test("mmap storage keeps exactly the acknowledged ids, payload versions and sparse vectors", async () => {
+    const dir = tempDir();
+    const r = rng(77);
+    const version = new Map<number, number>(); // live id → acknowledged payload version
+    let acked = 0;
+    for (let t = 0; t < 8; t++) {
+      const first = (t + 1) * 1_000_000;
+      const out = await killChild([process.execPath, ROWS_CHILD, dir, String(first), String(1 + t)], 50 + Math.floor(r() * 400));
+      let inFlight: string | null = null;
+      for (const line of out.split("\n")) {
+        if (line.startsWith("? ")) {
+          inFlight = line.slice(2);
+          continue;
+        }
+        if (!/^[IUD]( \d+)+$/.test(line)) continue;
+        inFlight = null;
+        const [kind, ...nums] = line.split(" ");
+        acked++;
+        if (kind === "I") for (const id of nums.map(Number)) version.set(id, 0);
+        else if (kind === "U") version.set(Number(nums[0]), Number(nums[1]));
+        else version.delete(Number(nums[0]));
+      }
+      using db = open(dir);
+      const c = db.collection("rows");
+      if (inFlight !== null) {
+        const [kind, a, b, ...rest] = inFlight.split(" ");
+        const id = Number(a);
+        if (kind === "I" && c.has(a!)) for (const x of [a, b, ...rest]) if (x !== undefined) version.set(Number(x), 0);
+        if (kind === "D" && !c.has(String(id))) version.delete(id);
+        if (kind === "U" && (c.get(String(id))?.payload as { v?: number } | null)?.v === Number(b)) version.set(id, Number(b));
+      }
+      expect(c.count()).toBe(version.size);
+      for (const [id, v] of version) {
+        const got = c.get(String(id));
+        expect(got).not.toBeNull();
+        expect(got!.vector).toEqual(vectorFor(id));
+        expect(got!.payload).toEqual(payloadFor(id, v));
+        const sp = sparseFor(id);
+        expect(got!.sparse === null ? null : { indices: Array.from(got!.sparse.indices), values: Array.from(got!.sparse.values) }).toEqual(sp);
+      }
+    }
+    expect(acked).toBeGreaterThan(50);
+  });
 });

@@ -17,6 +17,7 @@ import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";
 import { buildIndexInWorker, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
+import { DiskMeta } from "./disk_meta";
 import { RowTable } from "./row_table";
 import { exportFrom, importInto, type ExportOptions, type ImportOptions } from "./transfer";
 import {
@@ -470,19 +471,48 @@ export class Collection {
     return this.rows.rowCount;
   }
 
+  /**
+   * Checkpoint, before writeSnapshot: an mmap collection writes the rows
+   * changed since the last checkpoint to its row files in `dir` (synced, not
+   * yet committed: the snapshot and the manifest switch commit them). New
+   * files are named NAME.TAG.*. Memory collections have nothing to do.
+   */
+  flushRows(dir: string, tag: string): void {
+    const meta = this.rows.meta;
+    if (meta instanceof DiskMeta) meta.flush(dir, this.name, tag);
+  }
+
+  /** Close the row files' descriptors (the database closes or drops the collection). */
+  closeFiles(): void {
+    const meta = this.rows.meta;
+    if (meta instanceof DiskMeta) meta.close();
+  }
+
+  /** The row files this collection reads (mmap storage, after its first checkpoint). */
+  rowFiles(): string[] {
+    const meta = this.rows.meta;
+    return meta instanceof DiskMeta ? meta.fileNames() : [];
+  }
+
   /** Snapshot body: the row table, then the index section. */
   writeSnapshot(w: ByteWriter): void {
     this.rows.write(w);
     writeIndexSection(w, this.index);
   }
 
-  /** Restore metadata for rows already present in the store, and the index. */
-  readSnapshot(r: ByteReader): void {
-    this.rows.read(r);
+  /** Restore metadata for rows already present in the store, and the index. `dir`: where row files are (mmap storage). */
+  readSnapshot(r: ByteReader, dir: string | null = null): void {
+    this.rows.read(r, dir);
+    // converted from an in-RAM snapshot: the next checkpoint writes row files
+    if (this.rows.meta instanceof DiskMeta && this.rows.meta.dirty) this.staleOnDisk = true;
     const { index, rebuilt } = readIndexSection(r, this.config.index, this.rows, this.config.quantization);
     this.index = index;
-    if (rebuilt) this.changes++; // the saved section was not this index: the next checkpoint must write it
+    if (rebuilt) this.staleOnDisk = true; // the saved section was not this index: the next checkpoint must write it
+    if (this.staleOnDisk) this.changes++;
   }
+
+  /** Read from a snapshot that the next checkpoint must rewrite (an index rebuilt on open, rows converted to row files). */
+  staleOnDisk = false;
 
   /** Rebuild the index from scratch over the live items (for when the data drifted). */
   rebuildIndex(onProgress?: Progress): void {

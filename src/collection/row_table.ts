@@ -6,47 +6,38 @@
  * renumbered by compaction; nothing else changes a row.
  *
  * This is the seam for a disk-backed table: the collection reads and writes
- * rows only through these methods.
+ * rows only through these methods. Ids, payloads and sparse vectors live in a
+ * RowMeta: in RAM (MemoryMeta, memory storage) or in files (DiskMeta, mmap
+ * storage); the table switches backend when compaction moves it to the other
+ * storage kind.
  */
 import type { Metric } from "../ann/distance";
 import type { ByteReader, ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
+import { DiskMeta } from "./disk_meta";
 import { LiveRows } from "./live_rows";
+import { deepFreeze, DISK_FORMAT, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 
 /** Rough heap cost of an id: JS string header + map entry. */
 const ID_OVERHEAD = 56;
 const PAYLOAD_OVERHEAD = 64;
 
-function deepFreeze<T>(v: T): T {
-  if (v && typeof v === "object") {
-    Object.freeze(v);
-    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-  }
-  return v;
-}
 
-export class RowTable extends LiveRows {
-  private ids: (string | null)[] = [];
-  private readonly rowOfId = new Map<string, number>();
+/** Ids, payloads and sparse vectors in RAM, with the id → row map of the live rows. */
+export class MemoryMeta implements RowMeta {
+  readonly kind = "memory" as const;
+  ids: (string | null)[] = [];
+  readonly rowOfId = new Map<string, number>();
   /** Parsed payloads; a string is a payload's JSON text not parsed yet (parsed on first use). */
-  private payloads: (Payload | string)[] = [];
-  private payloadSizes: number[] = [];
-  private sparse: (SparseVector | null)[] = [];
-  private metaBytes = 0;
+  payloads: (Payload | string)[] = [];
+  payloadSizes: number[] = [];
+  sparse: (SparseVector | null)[] = [];
+  metaBytes = 0;
 
-  constructor(store: VectorStore, metric: Metric) {
-    super(store, metric);
-  }
-
-  // ---- reads -------------------------------------------------------------------------------
-
-  rowOf(id: string): number | undefined {
-    return this.rowOfId.get(id);
-  }
-
-  has(id: string): boolean {
-    return this.rowOfId.has(id);
+  findRow(id: string, accept: (row: number) => boolean): number | undefined {
+    const row = this.rowOfId.get(id);
+    return row !== undefined && accept(row) ? row : undefined;
   }
 
   idOf(row: number): string {
@@ -63,7 +54,6 @@ export class RowTable extends LiveRows {
     return p ?? null;
   }
 
-  /** A payload's JSON text (null for none), without parsing it if it was never parsed. */
   payloadText(row: number): string | null {
     const p = this.payloads[row];
     return p === null || p === undefined ? null : typeof p === "string" ? p : JSON.stringify(p);
@@ -73,16 +63,11 @@ export class RowTable extends LiveRows {
     return this.sparse[row] ?? null;
   }
 
-  /** ids, payloads, sparse vectors, bitmaps and norms: heap bytes, estimated. */
-  metadataBytes(): number {
-    return this.metaBytes + this.ids.length * 8 * 4 + this.heapBytes() + this.rowOfId.size * 16;
+  heapBytes(): number {
+    return this.metaBytes + this.ids.length * 8 * 4 + this.rowOfId.size * 16;
   }
 
-  // ---- writes ------------------------------------------------------------------------------
-
-  /** Append a live row; returns its row number. The id must not be live already. */
-  append(id: string, vector: Float32Array, payload: string | null, sparse: SparseVector | null): number {
-    const row = this.appendVector(vector);
+  append(row: number, id: string, payload: string | null, sparse: SparseVector | null): void {
     this.ids[row] = id;
     this.payloads[row] = null;
     this.payloadSizes[row] = 0;
@@ -90,10 +75,8 @@ export class RowTable extends LiveRows {
     this.setMeta(row, payload, sparse);
     this.rowOfId.set(id, row);
     this.metaBytes += ID_OVERHEAD + id.length * 2;
-    return row;
   }
 
-  /** Replace a row's payload and sparse vector. */
   setMeta(row: number, payload: string | null, sparse: SparseVector | null): void {
     this.metaBytes -= this.payloadSizes[row] ?? 0;
     const old = this.sparse[row];
@@ -106,9 +89,7 @@ export class RowTable extends LiveRows {
     if (sparse) this.metaBytes += sparse.indices.byteLength + sparse.values.byteLength;
   }
 
-  /** Make a row dead and forget its id and metadata; returns whether it was live. */
-  kill(row: number): boolean {
-    if (!this.markDead(row)) return false;
+  kill(row: number): void {
     const id = this.ids[row]!;
     this.rowOfId.delete(id);
     this.metaBytes -= (this.payloadSizes[row] ?? 0) + ID_OVERHEAD + id.length * 2;
@@ -118,27 +99,103 @@ export class RowTable extends LiveRows {
     this.payloads[row] = null;
     this.payloadSizes[row] = 0;
     this.sparse[row] = null;
+  }
+
+  /** A copy of `from`'s live rows at their new numbers (parsed payloads move over as they are). */
+  static renumbered(from: RowMeta, oldToNew: Int32Array, rows: number): MemoryMeta {
+    const m = new MemoryMeta();
+    m.ids = new Array(rows);
+    m.payloads = new Array(rows);
+    m.payloadSizes = new Array(rows);
+    m.sparse = new Array(rows);
+    for (let row = 0; row < oldToNew.length; row++) {
+      const nr = oldToNew[row]!;
+      if (nr < 0) continue;
+      const id = from.idOf(row);
+      m.ids[nr] = id;
+      if (from instanceof MemoryMeta) {
+        m.payloads[nr] = from.payloads[row] ?? null;
+        m.payloadSizes[nr] = from.payloadSizes[row] ?? 0;
+      } else {
+        const text = from.payloadText(row);
+        m.payloads[nr] = text;
+        m.payloadSizes[nr] = text === null ? 0 : PAYLOAD_OVERHEAD + text.length * 2;
+      }
+      const sp = from.sparseOf(row);
+      m.sparse[nr] = sp;
+      m.rowOfId.set(id, nr);
+      m.metaBytes += ID_OVERHEAD + id.length * 2 + m.payloadSizes[nr]! + (sp ? sp.indices.byteLength + sp.values.byteLength : 0);
+    }
+    return m;
+  }
+}
+
+export class RowTable extends LiveRows {
+  /** Where ids, payloads and sparse vectors live: RAM for memory storage, files for mmap storage. */
+  meta: RowMeta;
+
+  constructor(store: VectorStore, metric: Metric) {
+    super(store, metric);
+    this.meta = store.kind === "mmap" ? new DiskMeta(this) : new MemoryMeta();
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  rowOf(id: string): number | undefined {
+    return this.meta.findRow(id, (row) => this.isLive(row));
+  }
+
+  has(id: string): boolean {
+    return this.rowOf(id) !== undefined;
+  }
+
+  idOf(row: number): string {
+    return this.meta.idOf(row);
+  }
+
+  payloadOf(row: number): Payload {
+    return this.meta.payloadOf(row);
+  }
+
+  /** A payload's JSON text (null for none), without parsing it if it was never parsed. */
+  payloadText(row: number): string | null {
+    return this.meta.payloadText(row);
+  }
+
+  sparseOf(row: number): SparseVector | null {
+    return this.meta.sparseOf(row);
+  }
+
+  /** ids, payloads, sparse vectors, bitmaps and norms: heap bytes, estimated. */
+  metadataBytes(): number {
+    return this.meta.heapBytes() + this.heapBytes();
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /** Append a live row; returns its row number. The id must not be live already. */
+  append(id: string, vector: Float32Array, payload: string | null, sparse: SparseVector | null): number {
+    const row = this.appendVector(vector);
+    this.meta.append(row, id, payload, sparse);
+    return row;
+  }
+
+  /** Replace a row's payload and sparse vector. */
+  setMeta(row: number, payload: string | null, sparse: SparseVector | null): void {
+    this.meta.setMeta(row, payload, sparse);
+  }
+
+  /** Make a row dead and forget its id and metadata; returns whether it was live. */
+  kill(row: number): boolean {
+    if (!this.markDead(row)) return false;
+    this.meta.kill(row);
     return true;
   }
 
   protected override renumber(oldToNew: Int32Array, rows: number): void {
-    const ids: (string | null)[] = new Array(rows);
-    const payloads: (Payload | string)[] = new Array(rows);
-    const sizes: number[] = new Array(rows);
-    const sparse: (SparseVector | null)[] = new Array(rows);
-    for (let row = 0; row < oldToNew.length; row++) {
-      const nr = oldToNew[row]!;
-      if (nr < 0) continue;
-      ids[nr] = this.ids[row]!;
-      payloads[nr] = this.payloads[row] ?? null;
-      sizes[nr] = this.payloadSizes[row] ?? 0;
-      sparse[nr] = this.sparse[row] ?? null;
-      this.rowOfId.set(this.ids[row]!, nr);
-    }
-    this.ids = ids;
-    this.payloads = payloads;
-    this.payloadSizes = sizes;
-    this.sparse = sparse;
+    const old = this.meta;
+    this.meta = this.store.kind === "mmap" ? DiskMeta.renumbered(this, old, oldToNew, rows) : MemoryMeta.renumbered(old, oldToNew, rows);
+    if (old instanceof DiskMeta && this.meta instanceof MemoryMeta) old.close(); // every row was copied to RAM
   }
 
   // ---- snapshot ----------------------------------------------------------------------------
@@ -149,6 +206,11 @@ export class RowTable extends LiveRows {
    * one per row), then the rows with sparse vectors.
    */
   write(w: ByteWriter): void {
+    if (this.meta instanceof DiskMeta) {
+      this.meta.write(w);
+      return;
+    }
+    const ids0 = this.meta as MemoryMeta;
     const n = this.store.length;
     const live = this.liveCount;
     const saved = this.savedArrays();
@@ -162,25 +224,37 @@ export class RowTable extends LiveRows {
     const sparseRows: number[] = [];
     let i = 0;
     for (const row of this.liveRowNumbers()) {
-      const id = this.ids[row]!;
+      const id = ids0.ids[row]!;
       ids.push(id);
       idLens[i] = id.length;
       const text = this.payloadText(row);
       payloadLens[i] = text === null ? -1 : text.length;
       if (text !== null) texts.push(text);
-      if (this.sparse[row]) sparseRows.push(row);
+      if (ids0.sparse[row]) sparseRows.push(row);
       i++;
     }
     w.u32array(idLens).string(ids.join(""));
     w.u32array(new Uint32Array(payloadLens.buffer)).string(texts.join(""));
     w.u32(sparseRows.length);
-    for (const row of sparseRows) w.f64(row).u32array(this.sparse[row]!.indices).f32array(this.sparse[row]!.values);
+    for (const row of sparseRows) w.f64(row).u32array(ids0.sparse[row]!.indices).f32array(ids0.sparse[row]!.values);
   }
 
-  /** Restore the rows already present in the store from `write`'s output. Payloads stay JSON text until used. */
-  read(r: ByteReader): void {
+  /**
+   * Restore the rows already present in the store from `write`'s output.
+   * Payloads stay JSON text until used. `dir` holds the row files of an mmap
+   * collection; an mmap collection saved in the in-RAM format (older
+   * databases) is converted to row files at its next checkpoint.
+   */
+  read(r: ByteReader, dir: string | null = null): void {
     const n = r.f64();
     const liveCount = r.f64();
+    if (liveCount === DISK_FORMAT) {
+      if (!(this.meta instanceof DiskMeta) || dir === null) throw new RangeError("row files need mmap storage in a database directory");
+      if (n !== this.store.length) throw new RangeError(`snapshot has ${n} rows, vector file ${this.store.length}`);
+      this.meta.read(r, dir);
+      return;
+    }
+    const mm = new MemoryMeta();
     if (n !== this.store.length) throw new RangeError(`snapshot has ${n} rows, vector file ${this.store.length}`);
     this.restore(r.u8array(), r.f32array());
     if (this.liveCount !== liveCount) throw new RangeError("live row count does not match");
@@ -189,23 +263,21 @@ export class RowTable extends LiveRows {
     const payloadLens = new Int32Array(r.u32array().buffer);
     const allTexts = r.string();
     if (idLens.length !== liveCount || payloadLens.length !== liveCount) throw new RangeError("live row count does not match");
-    this.ids = new Array(n).fill(null);
-    this.payloads = new Array(n).fill(null);
-    this.payloadSizes = new Array(n).fill(0);
-    this.sparse = new Array(n).fill(null);
-    this.rowOfId.clear();
-    this.metaBytes = 0;
+    mm.ids = new Array(n).fill(null);
+    mm.payloads = new Array(n).fill(null);
+    mm.payloadSizes = new Array(n).fill(0);
+    mm.sparse = new Array(n).fill(null);
     let i = 0, idPos = 0, textPos = 0;
     for (const row of this.liveRowNumbers()) {
       const id = allIds.slice(idPos, (idPos += idLens[i]!));
-      this.ids[row] = id;
-      this.rowOfId.set(id, row);
+      mm.ids[row] = id;
+      mm.rowOfId.set(id, row);
       const len = payloadLens[i]!;
       if (len >= 0) {
-        this.payloads[row] = allTexts.slice(textPos, (textPos += len));
-        this.payloadSizes[row] = PAYLOAD_OVERHEAD + len * 2;
+        mm.payloads[row] = allTexts.slice(textPos, (textPos += len));
+        mm.payloadSizes[row] = PAYLOAD_OVERHEAD + len * 2;
       }
-      this.metaBytes += ID_OVERHEAD + id.length * 2 + this.payloadSizes[row]!;
+      mm.metaBytes += ID_OVERHEAD + id.length * 2 + mm.payloadSizes[row]!;
       i++;
     }
     if (i !== liveCount || idPos !== allIds.length || textPos !== allTexts.length) throw new RangeError("ids or payloads do not match the live rows");
@@ -214,8 +286,10 @@ export class RowTable extends LiveRows {
       const row = r.f64();
       if (!(row >= 0 && row < n) || !this.isLive(row)) throw new RangeError("sparse vector for a row that is not live");
       const sp = { indices: r.u32array(), values: r.f32array() };
-      this.sparse[row] = sp;
-      this.metaBytes += sp.indices.byteLength + sp.values.byteLength;
+      mm.sparse[row] = sp;
+      mm.metaBytes += sp.indices.byteLength + sp.values.byteLength;
     }
+    // mmap storage: the rows stay in RAM until the next checkpoint writes them to row files
+    this.meta = this.meta instanceof DiskMeta ? DiskMeta.converted(this, mm, n) : mm;
   }
 }

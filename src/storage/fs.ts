@@ -147,7 +147,10 @@ export const vfs = {
 
   readFile(path: string): Uint8Array<ArrayBuffer> {
     check("readFile", path);
-    return new Uint8Array(fs.readFileSync(path)); // a copy: Buffers of small files share a pool
+    const b = fs.readFileSync(path);
+    // Buffers of small files share a pool, so those are copied; a large file's Buffer owns its memory
+    if (b.byteOffset === 0 && b.buffer.byteLength === b.byteLength && b.byteLength >= 65536) return new Uint8Array(b.buffer as ArrayBuffer);
+    return new Uint8Array(b);
   },
 
   exists(path: string): boolean {

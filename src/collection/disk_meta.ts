@@ -1,0 +1,332 @@
+/**
+ * Row metadata of an mmap collection in row files (src/storage/row_files.ts).
+ *
+ * Rows [0, C) are committed: read from the mapped files (or, until the next
+ * checkpoint after a compaction or a conversion, from the table they were
+ * copied from). Rows [C, n), written since the last checkpoint, live in RAM
+ * (they are in the WAL), as do payload or sparse changes to committed rows
+ * (`pending`). A checkpoint (`flush`) appends them to the files past the
+ * committed ends and syncs; the snapshot written next records the new ends,
+ * and the manifest switch commits them. Ids of rows the hash file does not
+ * cover yet are kept in `tail`, a map of live ids in RAM.
+ *
+ * RAM per committed row: nothing here (the live bitmap and norms are the
+ * table's); opening reads the snapshot's bitmap, norms and the ids of at most
+ * `hashSlack` rows past the hash table.
+ */
+import { ByteReader, ByteWriter } from "../storage/binary";
+import { RowFiles, type RowFilesState, type RowRecord } from "../storage/row_files";
+import type { LiveRows } from "./live_rows";
+import { deepFreeze, DISK_FORMAT, type RowMeta } from "./row_meta";
+import type { Payload, SparseVector } from "./validate";
+
+/** Committed rows [0, rows) as a DiskMeta reads them. */
+interface CommittedRows {
+  readonly rows: number;
+  /** Rows [0, hashRows) are found by findRow; rows past it through the tail map. */
+  readonly hashRows: number;
+  idAt(row: number): string;
+  payloadAt(row: number): string | null;
+  sparseAt(row: number): SparseVector | null;
+  findRow(id: string, accept: (row: number) => boolean): number | undefined;
+}
+
+/** Rows of another backend under new numbers (a compaction or a conversion, until the next checkpoint). */
+class RemappedRows implements CommittedRows {
+  private readonly newToOld: Int32Array | null;
+
+  constructor(
+    private readonly from: RowMeta,
+    private readonly oldToNew: Int32Array | null,
+    readonly rows: number,
+  ) {
+    if (oldToNew === null) {
+      this.newToOld = null;
+    } else {
+      this.newToOld = new Int32Array(rows);
+      for (let old = 0; old < oldToNew.length; old++) if (oldToNew[old]! >= 0) this.newToOld[oldToNew[old]!] = old;
+    }
+  }
+
+  get hashRows(): number {
+    return this.rows;
+  }
+
+  private old(row: number): number {
+    return this.newToOld === null ? row : this.newToOld[row]!;
+  }
+
+  idAt(row: number): string {
+    return this.from.idOf(this.old(row));
+  }
+
+  payloadAt(row: number): string | null {
+    return this.from.payloadText(this.old(row));
+  }
+
+  sparseAt(row: number): SparseVector | null {
+    return this.from.sparseOf(this.old(row));
+  }
+
+  /** Close the files of the backend the rows came from (they were all copied). */
+  release(): void {
+    if (this.from instanceof DiskMeta) this.from.close();
+  }
+
+  findRow(id: string, accept: (row: number) => boolean): number | undefined {
+    const map = this.oldToNew;
+    if (map === null) return this.from.findRow(id, accept);
+    const old = this.from.findRow(id, (o) => o < map.length && map[o]! >= 0 && accept(map[o]!));
+    return old === undefined ? undefined : map[old];
+  }
+}
+
+let fileSequence = 0;
+const ID_OVERHEAD = 56;
+const PAYLOAD_OVERHEAD = 64;
+const FORMAT_VERSION = 1;
+
+/** Rows past the hash table before a checkpoint rebuilds it (their ids are read on open). */
+export function hashSlack(hashRows: number): number {
+  return Math.max(4096, Math.min(16384, hashRows >>> 4));
+}
+
+export class DiskMeta implements RowMeta {
+  readonly kind = "disk" as const;
+  private src: CommittedRows | null = null;
+  private ovIds: (string | null)[] = [];
+  private ovPayloads: (string | null)[] = [];
+  private ovSparse: (SparseVector | null)[] = [];
+  private ovBytes = 0;
+  private readonly tail = new Map<string, number>();
+  private readonly pending = new Map<number, { payload: string | null; sparse: SparseVector | null }>();
+
+  constructor(private readonly table: LiveRows) {}
+
+  /** Committed rows. */
+  private get committed(): number {
+    return this.src?.rows ?? 0;
+  }
+
+  private get hashRows(): number {
+    return this.src?.hashRows ?? 0;
+  }
+
+  /** The rows of `from` at their new numbers, held by reference until the next checkpoint writes new files. */
+  static renumbered(table: LiveRows, from: RowMeta, oldToNew: Int32Array, rows: number): DiskMeta {
+    const m = new DiskMeta(table);
+    m.src = new RemappedRows(from, oldToNew, rows);
+    return m;
+  }
+
+  /** An mmap collection read from an in-RAM snapshot (older databases): written to row files at the next checkpoint. */
+  static converted(table: LiveRows, from: RowMeta, rows: number): DiskMeta {
+    const m = new DiskMeta(table);
+    m.src = new RemappedRows(from, null, rows);
+    return m;
+  }
+
+  // ---- RowMeta -----------------------------------------------------------------------------
+
+  findRow(id: string, accept: (row: number) => boolean): number | undefined {
+    const r = this.tail.get(id);
+    if (r !== undefined && accept(r)) return r;
+    return this.src?.findRow(id, accept);
+  }
+
+  idOf(row: number): string {
+    const c = this.committed;
+    return row >= c ? this.ovIds[row - c]! : this.src!.idAt(row);
+  }
+
+  payloadText(row: number): string | null {
+    const c = this.committed;
+    if (row >= c) return this.ovPayloads[row - c] ?? null;
+    const p = this.pending.get(row);
+    return p ? p.payload : this.src!.payloadAt(row);
+  }
+
+  payloadOf(row: number): Payload {
+    const text = this.payloadText(row);
+    return text === null ? null : deepFreeze(JSON.parse(text) as Payload);
+  }
+
+  sparseOf(row: number): SparseVector | null {
+    const c = this.committed;
+    if (row >= c) return this.ovSparse[row - c] ?? null;
+    const p = this.pending.get(row);
+    return p ? p.sparse : this.src!.sparseAt(row);
+  }
+
+  append(row: number, id: string, payload: string | null, sparse: SparseVector | null): void {
+    const i = row - this.committed;
+    this.ovIds[i] = id;
+    this.ovPayloads[i] = payload;
+    this.ovSparse[i] = sparse;
+    this.ovBytes += ID_OVERHEAD + id.length * 2 + (payload === null ? 0 : PAYLOAD_OVERHEAD + payload.length * 2) + sparseBytes(sparse);
+    this.tail.set(id, row);
+  }
+
+  setMeta(row: number, payload: string | null, sparse: SparseVector | null): void {
+    const c = this.committed;
+    if (row >= c) {
+      const i = row - c;
+      this.ovBytes += textBytes(payload) - textBytes(this.ovPayloads[i] ?? null) + sparseBytes(sparse) - sparseBytes(this.ovSparse[i] ?? null);
+      this.ovPayloads[i] = payload;
+      this.ovSparse[i] = sparse;
+    } else {
+      const old = this.pending.get(row);
+      if (old) this.ovBytes -= textBytes(old.payload) + sparseBytes(old.sparse);
+      this.pending.set(row, { payload, sparse });
+      this.ovBytes += textBytes(payload) + sparseBytes(sparse);
+    }
+  }
+
+  kill(row: number): void {
+    const id = this.idOf(row);
+    if (this.tail.get(id) === row) this.tail.delete(id);
+    const c = this.committed;
+    if (row >= c) {
+      const i = row - c;
+      this.ovBytes -= ID_OVERHEAD + id.length * 2 + textBytes(this.ovPayloads[i] ?? null) + sparseBytes(this.ovSparse[i] ?? null);
+      // the id stays: row numbers past C stay dense
+      this.ovPayloads[i] = null;
+      this.ovSparse[i] = null;
+    } else {
+      const old = this.pending.get(row);
+      if (old) this.ovBytes -= textBytes(old.payload) + sparseBytes(old.sparse);
+      this.pending.delete(row);
+    }
+  }
+
+  heapBytes(): number {
+    return Math.max(0, this.ovBytes) + this.ovIds.length * 24 + this.tail.size * 80 + this.pending.size * 64;
+  }
+
+  // ---- checkpoint --------------------------------------------------------------------------
+
+  /** Whether there is anything a checkpoint must write to the row files. */
+  get dirty(): boolean {
+    return !(this.src instanceof RowFiles) || this.committed !== this.table.rowCount || this.pending.size > 0;
+  }
+
+  private recordOf(row: number): RowRecord | null {
+    if (!this.table.isLive(row)) return null;
+    return { id: this.idOf(row), payload: this.payloadText(row), sparse: this.sparseOf(row) };
+  }
+
+  /**
+   * Write everything since the last checkpoint to the row files, synced:
+   * appended past the committed ends, or, after a compaction, a conversion or
+   * many replaced records, as new files named NAME.TAG.*. Nothing is
+   * committed until the snapshot that `write` produces is in the manifest; on
+   * failure the in-RAM state is unchanged.
+   */
+  flush(dir: string, base: string, checkpointTag: string): void {
+    if (!this.dirty) return;
+    // unique in this process even when a failed checkpoint is retried under the same tag
+    const tag = `${checkpointTag}-${++fileSequence}`;
+    const n = this.table.rowCount;
+    const live = (row: number) => this.table.isLive(row);
+    const files = this.src instanceof RowFiles && this.src.dir === dir ? this.src : null;
+    if (files !== null && files.state.overrides.size + this.pending.size <= Math.max(1024, files.rows >>> 3)) {
+      const saved = files.snapshotState();
+      let rehashed = false;
+      try {
+        files.appendRows(this.committed, n, (row) => this.recordOf(row));
+        const replaced = new Map<number, RowRecord>();
+        for (const row of this.pending.keys()) if (live(row)) replaced.set(row, this.recordOf(row)!);
+        if (replaced.size > 0) files.appendReplacements(replaced);
+        files.syncData();
+        files.remap();
+        if (n - files.hashRows > hashSlack(files.hashRows)) {
+          files.writeHash(`${base}.${tag}.hidx`, n, live);
+          rehashed = true;
+        }
+      } catch (e) {
+        files.restore(saved);
+        throw e;
+      }
+      if (rehashed) this.tail.clear();
+    } else {
+      const next = RowFiles.write(dir, base, tag, n, (row) => this.recordOf(row), live);
+      if (this.src instanceof RowFiles) this.src.close();
+      else if (this.src instanceof RemappedRows) this.src.release();
+      this.src = next;
+      this.tail.clear();
+    }
+    this.ovIds = [];
+    this.ovPayloads = [];
+    this.ovSparse = [];
+    this.ovBytes = 0;
+    this.pending.clear();
+  }
+
+  /** Names of the row files in use (empty before the first checkpoint). */
+  fileNames(): string[] {
+    return this.src instanceof RowFiles ? this.src.fileNames() : [];
+  }
+
+  close(): void {
+    if (this.src instanceof RowFiles) this.src.close();
+  }
+
+  /** Snapshot of a flushed table: row count, format mark, bitmap, norms, then the files' committed state. */
+  write(w: ByteWriter): void {
+    if (this.dirty) throw new Error("row files must be flushed before a snapshot");
+    const st = (this.src as RowFiles).snapshotState();
+    const saved = this.table.savedArrays();
+    w.f64(this.table.rowCount).f64(DISK_FORMAT).f64(this.table.liveCount);
+    w.u8array(saved.live).f32array(saved.norms);
+    w.u32(FORMAT_VERSION).string(st.rowsFile).string(st.ridxFile).string(st.hidxFile);
+    w.f64(st.rows).f64(st.heapEnd).f64(st.hashRows);
+    w.u32(st.overrides.size);
+    for (const [row, ref] of st.overrides) w.f64(row).f64(ref.offset).f64(ref.length);
+  }
+
+  /** Read `write`'s output after the row count and format mark. */
+  read(r: ByteReader, dir: string): void {
+    const liveCount = r.f64();
+    this.table.restore(r.u8array(), r.f32array());
+    if (this.table.liveCount !== liveCount) throw new RangeError("live row count does not match");
+    if (r.u32() !== FORMAT_VERSION) throw new RangeError("unsupported row file format");
+    const names = [r.string(), r.string(), r.string()];
+    for (const f of names) if (!/^[^/\\.][^/\\]*$/.test(f)) throw new RangeError(`bad row file name ${f}`);
+    const st: RowFilesState = {
+      rowsFile: names[0]!,
+      ridxFile: names[1]!,
+      hidxFile: names[2]!,
+      rows: r.f64(),
+      heapEnd: r.f64(),
+      hashRows: r.f64(),
+      overrides: new Map(),
+    };
+    const n = this.table.rowCount;
+    if (st.rows !== n || !(st.hashRows >= 0 && st.hashRows <= n) || !Number.isSafeInteger(st.heapEnd)) throw new RangeError("row file state out of range");
+    const count = r.u32();
+    for (let i = 0; i < count; i++) {
+      const row = r.f64(), offset = r.f64(), length = r.f64();
+      if (!(row >= 0 && row < n) || !(offset > 0 && offset + length <= st.heapEnd)) throw new RangeError("replaced record out of range");
+      st.overrides.set(row, { offset, length });
+    }
+    const files = RowFiles.open(dir, st);
+    this.close();
+    this.src = files;
+    this.tail.clear();
+    try {
+      for (let row = st.hashRows; row < n; row++) if (this.table.isLive(row)) this.tail.set(files.idAt(row), row);
+    } catch (e) {
+      files.close();
+      this.src = null;
+      throw e;
+    }
+  }
+}
+
+function textBytes(t: string | null): number {
+  return t === null ? 0 : PAYLOAD_OVERHEAD + t.length * 2;
+}
+
+function sparseBytes(s: SparseVector | null): number {
+  return s ? s.indices.byteLength + s.values.byteLength : 0;
+}

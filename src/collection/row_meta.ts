@@ -1,0 +1,35 @@
+/**
+ * Where a row table keeps each row's id, payload and sparse vector: in RAM
+ * (MemoryMeta) or in row files (DiskMeta). Row numbers are the vector
+ * store's; liveness is the table's (LiveRows), not the backend's.
+ */
+import type { Payload, SparseVector } from "./validate";
+
+export interface RowMeta {
+  readonly kind: "memory" | "disk";
+  /** The row holding `id` that `accept` takes (the table passes its liveness test). */
+  findRow(id: string, accept: (row: number) => boolean): number | undefined;
+  idOf(row: number): string;
+  payloadOf(row: number): Payload;
+  /** A payload's JSON text (null for none). */
+  payloadText(row: number): string | null;
+  sparseOf(row: number): SparseVector | null;
+  /** A new live row (the table appended its vector). */
+  append(row: number, id: string, payload: string | null, sparse: SparseVector | null): void;
+  setMeta(row: number, payload: string | null, sparse: SparseVector | null): void;
+  /** The row was live and is now dead. */
+  kill(row: number): void;
+  /** Heap bytes held, estimated. */
+  heapBytes(): number;
+}
+
+/** The second number of a snapshot whose rows are in row files (a live count is never negative). */
+export const DISK_FORMAT = -1;
+
+export function deepFreeze<T>(v: T): T {
+  if (v && typeof v === "object") {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
+}

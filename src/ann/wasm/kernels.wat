@@ -1,0 +1,137 @@
+;; vqlite's hot kernels in WebAssembly with SIMD128 (issue 11).
+;;
+;; Every pointer is a byte offset into the exported memory; every count is in
+;; elements. Float kernels accumulate in f32x4 lanes (two accumulators, eight
+;; floats per step), then a 4-float step and a scalar tail, so any dimension
+;; works and loads need no alignment. The TypeScript kernels in distance.ts
+;; and binary_code.ts are the oracle these are tested against.
+;;
+;; Built into kernels.wasm by `bun scripts/build-wasm.ts` (wabt's wat2wasm);
+;; `bun scripts/build-wasm.ts --check` fails when the committed binary does
+;; not match this source.
+(module
+  ;; the process's WebAssembly heap (src/storage/wasm_heap.ts), where the stores keep their rows
+  (import "env" "memory" (memory 1))
+
+  ;; Σ (a[i] - b[i])² over d floats.
+  (func $l2sq (export "l2sq") (param $a i32) (param $b i32) (param $d i32) (result f32)
+    (local $end i32) (local $acc0 v128) (local $acc1 v128) (local $x v128) (local $s f32) (local $t f32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (i32.and (local.get $d) (i32.const -8)) (i32.const 2))))
+    (block $out
+      (loop $step
+        (br_if $out (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $x (f32x4.sub (v128.load (local.get $a)) (v128.load (local.get $b))))
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (local.get $x) (local.get $x))))
+        (local.set $x (f32x4.sub (v128.load offset=16 (local.get $a)) (v128.load offset=16 (local.get $b))))
+        (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (local.get $x) (local.get $x))))
+        (local.set $a (i32.add (local.get $a) (i32.const 32)))
+        (local.set $b (i32.add (local.get $b) (i32.const 32)))
+        (br $step)))
+    (if (i32.and (local.get $d) (i32.const 4))
+      (then
+        (local.set $x (f32x4.sub (v128.load (local.get $a)) (v128.load (local.get $b))))
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (local.get $x) (local.get $x))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))))
+    (local.set $acc0 (f32x4.add (local.get $acc0) (local.get $acc1)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc0)) (f32x4.extract_lane 1 (local.get $acc0)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc0)) (f32x4.extract_lane 3 (local.get $acc0)))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (i32.and (local.get $d) (i32.const 3)) (i32.const 2))))
+    (block $out
+      (loop $tail
+        (br_if $out (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $t (f32.sub (f32.load (local.get $a)) (f32.load (local.get $b))))
+        (local.set $s (f32.add (local.get $s) (f32.mul (local.get $t) (local.get $t))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
+  ;; Σ a[i]·b[i] over d floats.
+  (func $dot (export "dot") (param $a i32) (param $b i32) (param $d i32) (result f32)
+    (local $end i32) (local $acc0 v128) (local $acc1 v128) (local $s f32)
+    (local.set $end (i32.add (local.get $a) (i32.shl (i32.and (local.get $d) (i32.const -8)) (i32.const 2))))
+    (block $out
+      (loop $step
+        (br_if $out (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (v128.load (local.get $a)) (v128.load (local.get $b)))))
+        (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (v128.load offset=16 (local.get $a)) (v128.load offset=16 (local.get $b)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 32)))
+        (local.set $b (i32.add (local.get $b) (i32.const 32)))
+        (br $step)))
+    (if (i32.and (local.get $d) (i32.const 4))
+      (then
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (v128.load (local.get $a)) (v128.load (local.get $b)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 16)))
+        (local.set $b (i32.add (local.get $b) (i32.const 16)))))
+    (local.set $acc0 (f32x4.add (local.get $acc0) (local.get $acc1)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc0)) (f32x4.extract_lane 1 (local.get $acc0)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc0)) (f32x4.extract_lane 3 (local.get $acc0)))))
+    (local.set $end (i32.add (local.get $a) (i32.shl (i32.and (local.get $d) (i32.const 3)) (i32.const 2))))
+    (block $out
+      (loop $tail
+        (br_if $out (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $a)) (f32.load (local.get $b)))))
+        (local.set $a (i32.add (local.get $a) (i32.const 4)))
+        (local.set $b (i32.add (local.get $b) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
+  ;; out[i] = l2sq(q, rows + i·stride floats, d) for i < n.
+  (func (export "l2sq_batch") (param $q i32) (param $rows i32) (param $stride i32) (param $n i32) (param $d i32) (param $out i32)
+    (local $end i32)
+    (local.set $stride (i32.shl (local.get $stride) (i32.const 2)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (f32.store (local.get $out) (call $l2sq (local.get $q) (local.get $rows) (local.get $d)))
+        (local.set $rows (i32.add (local.get $rows) (local.get $stride)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $row))))
+
+  ;; out[i] = dot(q, rows + i·stride floats, d) for i < n.
+  (func (export "dot_batch") (param $q i32) (param $rows i32) (param $stride i32) (param $n i32) (param $d i32) (param $out i32)
+    (local $end i32)
+    (local.set $stride (i32.shl (local.get $stride) (i32.const 2)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (f32.store (local.get $out) (call $dot (local.get $q) (local.get $rows) (local.get $d)))
+        (local.set $rows (i32.add (local.get $rows) (local.get $stride)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $row))))
+
+  ;; Hamming distance between two 1-bit codes of `words` 32-bit words:
+  ;; i64.popcnt over pairs of words, i32.popcnt for an odd last word.
+  (func $hamming (export "hamming") (param $a i32) (param $b i32) (param $words i32) (result i32)
+    (local $end i32) (local $h i64)
+    (local.set $end (i32.add (local.get $a) (i32.shl (i32.and (local.get $words) (i32.const -2)) (i32.const 2))))
+    (block $out
+      (loop $step
+        (br_if $out (i32.ge_u (local.get $a) (local.get $end)))
+        (local.set $h (i64.add (local.get $h) (i64.popcnt (i64.xor (i64.load (local.get $a)) (i64.load (local.get $b))))))
+        (local.set $a (i32.add (local.get $a) (i32.const 8)))
+        (local.set $b (i32.add (local.get $b) (i32.const 8)))
+        (br $step)))
+    (if (result i32) (i32.and (local.get $words) (i32.const 1))
+      (then (i32.add (i32.wrap_i64 (local.get $h)) (i32.popcnt (i32.xor (i32.load (local.get $a)) (i32.load (local.get $b))))))
+      (else (i32.wrap_i64 (local.get $h)))))
+
+  ;; out[i] = hamming(q, codes + i·words words, words) for i < n, as i32:
+  ;; one call scans a clustered leaf.
+  (func (export "hamming_batch") (param $q i32) (param $codes i32) (param $words i32) (param $n i32) (param $out i32)
+    (local $end i32) (local $stride i32)
+    (local.set $stride (i32.shl (local.get $words) (i32.const 2)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (i32.store (local.get $out) (call $hamming (local.get $q) (local.get $codes) (local.get $words)))
+        (local.set $codes (i32.add (local.get $codes) (local.get $stride)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $row))))
+)

@@ -275,3 +275,70 @@ test("a collection's exact search agrees with and without the WebAssembly kernel
   expect(wasm.map((h) => h.id)).toEqual(ts.map((h) => h.id));
   wasm.forEach((h, i) => expect(h.distance).toBeCloseTo(ts[i]!.distance, 5));
 });
+
+describe("clustered search with the WebAssembly kernels (leaf codes in the heap) matches the TypeScript path", () => {
+  for (const metric of METRICS) {
+    test(metric, () => {
+      using db = open();
+      const d = 33;
+      const c = db.createCollection("v", { dimension: d, metric, index: { type: "clustered", maxLeafSize: 100 } });
+      const data = randomVectors(3000, d, 21);
+      // in batches, so leaves fill, grow and split between searches
+      for (let s = 0; s < 3000; s += 500) {
+        c.insertMany(Array.from({ length: 500 }, (_, i) => ({ id: `r${s + i}`, vector: data.subarray((s + i) * d, (s + i + 1) * d) })));
+      }
+      for (let i = 0; i < 3000; i += 7) c.delete(`r${i}`);
+      for (let qi = 0; qi < 10; qi++) {
+        const q = randomVectors(1, d, 500 + qi);
+        for (const opts of [{ k: 10, probes: 3, rerankFactor: 5 }, { k: 5, probes: 8, rerankFactor: 1 }, { k: 10, probes: 2, rerankFactor: 10, filter: (p: unknown) => p === null }]) {
+          setWasmKernelsEnabled(false);
+          const ts = c.searchWithReport(q, opts);
+          setWasmKernelsEnabled(true);
+          const wasm = c.searchWithReport(q, opts);
+          expect(wasm.route).toBe("clustered");
+          expect(wasm).toEqual(ts);
+        }
+      }
+    });
+  }
+});
+
+describe("HNSW with the WebAssembly kernels matches the TypeScript path", () => {
+  for (const metric of METRICS) {
+    for (const quantization of ["none", "scalar"] as const) {
+      test(`${metric}, quantization ${quantization}`, () => {
+        const d = 24, n = 1500;
+        const data = randomVectors(n, d, 31);
+        const build = (kernels: boolean) => {
+          setWasmKernelsEnabled(kernels);
+          const db = open();
+          const c = db.createCollection("v", { dimension: d, metric, quantization, index: { type: "hnsw", m: 8, efConstruction: 64 } });
+          c.insertMany(Array.from({ length: n }, (_, i) => ({ id: `r${i}`, vector: data.subarray(i * d, (i + 1) * d) })));
+          for (let i = 0; i < n; i += 11) c.delete(`r${i}`); // removals relink neighbours with the kernels too
+          setWasmKernelsEnabled(true);
+          return { db, c };
+        };
+        const a = build(true), b = build(false);
+        let agree = 0, total = 0;
+        for (let qi = 0; qi < 20; qi++) {
+          const q = randomVectors(1, d, 900 + qi);
+          const exact = new Set(a.c.search(q, { k: 10, exact: true }).map((h) => h.id));
+          // the same graph searched both ways: the same answer, distances exact (TypeScript) either way
+          setWasmKernelsEnabled(false);
+          const ts = a.c.searchWithReport(q, { k: 10, ef: 48 });
+          setWasmKernelsEnabled(true);
+          const wasm = a.c.searchWithReport(q, { k: 10, ef: 48 });
+          expect(wasm.route).toBe("hnsw");
+          expect(wasm.hits).toEqual(ts.hits);
+          // graphs built with either kernels find the exact neighbours equally well
+          for (const h of b.c.search(q, { k: 10, ef: 48 })) if (exact.has(h.id)) agree++;
+          for (const h of wasm.hits) if (exact.has(h.id)) agree--;
+          total += 10;
+        }
+        expect(Math.abs(agree) / total).toBeLessThanOrEqual(0.02);
+        a.db.close();
+        b.db.close();
+      });
+    }
+  }
+});

@@ -19,6 +19,8 @@ import { MmapVectorStore, VectorFile } from "../storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "../storage/vector_store";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, l2sqAt, METRICS, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { Reranker } from "./rerank";
+import { HeapInt32, wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 import { FlatIndex } from "./flat";
 import { nearestCentroid, trainCentroids } from "./kmeans";
 import { samplePositions } from "./random";
@@ -65,7 +67,18 @@ class TreeNode {
   children: TreeNode[] | null = null;
   // leaf data (children === null)
   rows: Int32Array = new Int32Array(0);
-  codes: Int32Array = new Int32Array(0);
+  private readonly codeStore = new HeapInt32();
+  /** The leaf's 1-bit codes, kept in the WebAssembly heap for the leaf scan: assigning copies in; the view lasts until the heap's next allocation. */
+  get codes(): Int32Array {
+    return this.codeStore.get();
+  }
+  set codes(values: Int32Array) {
+    this.codeStore.set(values);
+  }
+  /** Byte offset of the codes in the WebAssembly heap, or -1. */
+  codesOffset(): number {
+    return this.codeStore.offset();
+  }
   rnorms: Float32Array = new Float32Array(0);
   size = 0;
   /** Rotated centroid (P values), leaves only. */
@@ -172,6 +185,8 @@ export class ClusteredIndex implements VectorIndex {
   private readonly tmp: Float32Array;
   private readonly heap = new TopK(100);
   private readonly final = new TopK(10);
+  private readonly reranker = new Reranker();
+  private wasmScratch: WasmScratch | null = null;
   private readonly leafHeap: { node: TreeNode; score: number }[] = [];
 
   constructor(
@@ -487,6 +502,7 @@ export class ClusteredIndex implements VectorIndex {
     let worst = Infinity;
     const live = this.source.liveMask();
     let codesCompared = 0;
+    const kernels = wasmKernels();
     for (const leaf of chosen) {
       let base: number, un: number;
       if (metric === "dot") {
@@ -504,7 +520,11 @@ export class ClusteredIndex implements VectorIndex {
         base = s;
         un = Math.sqrt(s);
       }
-      if (filter === undefined) {
+      const codesOff = kernels === null ? -1 : leaf.codesOffset();
+      if (filter === undefined && codesOff >= 0) {
+        worst = scanLeafWasm(kernels!, (this.wasmScratch ??= new WasmScratch()), qcode, codesOff, words, leaf.rows, leaf.rnorms, leaf.size, live, cosTab, base, un, metric === "dot", heap, worst);
+        codesCompared += leaf.size;
+      } else if (filter === undefined) {
         worst = scanLeaf(qcode, leaf.codes, words, leaf.rows, leaf.rnorms, leaf.size, live, cosTab, base, un, metric === "dot", heap, worst);
         codesCompared += leaf.size;
       } else {
@@ -527,13 +547,9 @@ export class ClusteredIndex implements VectorIndex {
     const ests: number[] = [];
     heap.drain(cand, ests);
     // exact rerank on full vectors
-    const data = this.source.store.data();
     const fin = this.final;
     fin.reset(k);
-    for (let i = 0; i < cand.length; i++) {
-      const row = cand[i]!;
-      fin.push(scoreAt(metric, query, qn0, data, row * d, this.source.norm(row), d), row);
-    }
+    this.reranker.rerank(this.source, query, qn0, cand, fin);
     const rowsOut: number[] = [];
     const scores: number[] = [];
     fin.drain(rowsOut, scores);
@@ -853,6 +869,48 @@ function scanLeaf(
       x = (x + (x >>> 4)) & 0x0f0f0f0f;
       h = (h + (Math.imul(x, 0x01010101) >>> 24)) | 0;
     }
+    const r = rnorms[i]!;
+    const est = isDot ? base - un * r * cosTab[h]! : base + r * (r - twoUn * cosTab[h]!);
+    if (est < worst) {
+      heap.push(est, row);
+      worst = heap.worst;
+    }
+  }
+  return worst;
+}
+
+/**
+ * scanLeaf with the Hamming distances of the whole leaf from one WebAssembly
+ * call (i64.popcnt) over codes that live in the WebAssembly heap.
+ */
+function scanLeafWasm(
+  kernels: WasmKernels,
+  scratch: WasmScratch,
+  qcode: Int32Array,
+  codesOff: number,
+  words: number,
+  rows: Int32Array,
+  rnorms: Float32Array,
+  size: number,
+  live: Uint8Array,
+  cosTab: Float64Array,
+  base: number,
+  un: number,
+  isDot: boolean,
+  heap: TopK,
+  worst: number,
+): number {
+  // allocate before making views: it may grow the memory
+  const qOff = scratch.ensure((words + size) * 4);
+  const outOff = qOff + words * 4;
+  scratch.i32(qOff, words).set(qcode);
+  kernels.hamming_batch(qOff, codesOff, words, size, outOff);
+  const hs = scratch.i32(outOff, size);
+  const twoUn = 2 * un;
+  for (let i = 0; i < size; i++) {
+    const row = rows[i]!;
+    if (live[row] !== 1) continue;
+    const h = hs[i]!;
     const r = rnorms[i]!;
     const est = isDot ? base - un * r * cosTab[h]! : base + r * (r - twoUn * cosTab[h]!);
     if (est < worst) {

@@ -10,7 +10,7 @@
  *
  * Kernel arguments are byte offsets into the heap and element counts.
  */
-import { wasmHeap, WasmRegion } from "../storage/wasm_heap";
+import { wasmHeap, wasmHeapEnabled, WasmRegion } from "../storage/wasm_heap";
 import { KERNELS_WASM_BASE64 } from "./wasm/kernels_wasm";
 
 export interface WasmKernels {
@@ -102,3 +102,54 @@ export class WasmScratch {
     this.region = null;
   }
 }
+
+/**
+ * An Int32Array kept in the WebAssembly heap when it can be (plain otherwise),
+ * for index structures the kernels scan (a clustered leaf's codes). set()
+ * copies in; get() is a view of the current memory, valid until the next
+ * allocation in the heap, so fetch it per use rather than keeping it.
+ */
+export class HeapInt32 {
+  private region: WasmRegion | null = null;
+  /** The values when they are not in the heap. */
+  private plain: Int32Array = new Int32Array(0);
+  private length = 0;
+  private view: Int32Array = new Int32Array(0);
+  private generation = -1;
+
+  get(): Int32Array {
+    const r = this.region;
+    if (r === null) return this.plain;
+    if (this.generation !== r.heap.generation) {
+      this.view = r.i32(this.length);
+      this.generation = r.heap.generation;
+    }
+    return this.view;
+  }
+
+  set(values: Int32Array): void {
+    // allocating may detach a view of the heap: take such values out first
+    if (wasmHeap !== null && values.buffer === wasmHeap.buffer()) values = values.slice();
+    this.region?.free();
+    this.region = null;
+    this.plain = values;
+    this.length = values.length;
+    if (!wasmHeapEnabled() || values.length === 0) return;
+    try {
+      this.region = WasmRegion.alloc(values.length * 4);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      return; // the heap cannot hold them: they stay plain
+    }
+    this.generation = -1;
+    this.get().set(values);
+    this.plain = EMPTY;
+  }
+
+  /** Byte offset of the values in the WebAssembly heap, or -1 when they are in a plain array. */
+  offset(): number {
+    return this.region === null ? -1 : this.region.offset;
+  }
+}
+
+const EMPTY = new Int32Array(0);

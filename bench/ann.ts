@@ -4,6 +4,12 @@
  * process, hnswlib-node (native C++ hnswlib through N-API) when it is installed.
  *
  *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all] [--queries N] [--m 16] [--ef-construction 200]
+ *                    [--kernels wasm|ts|ts,wasm]
+ *
+ * --kernels ts,wasm measures every setting with the TypeScript kernels (forced)
+ * and then the WebAssembly ones, back to back in the same process: the fair
+ * before/after on a machine whose load varies. Rows measured with the
+ * TypeScript kernels are labelled "(ts)".
  *
  * DATASET_DIR defaults to ../shared/data/fashion-mnist-784-euclidean.
  * Prints tables and writes bench/results/ann-DATASET.json.
@@ -13,6 +19,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { open } from "../src/index";
 import { ClusteredIndex } from "../src/ann/clustered";
+import { setWasmKernelsEnabled, wasmKernelsLoaded } from "../src/ann/wasm";
 import type { HnswIndex } from "../src/ann/hnsw";
 import { DATA_DIR, procMemory, readVecs, writeResult } from "./lib";
 
@@ -46,6 +53,7 @@ const which = flag("--index", "all");
 const maxQueries = Number(flag("--queries", "1000"));
 const M = Number(flag("--m", "16"));
 const EF_CONSTRUCTION = Number(flag("--ef-construction", "200"));
+const KERNELS = flag("--kernels", "wasm").split(",") as ("ts" | "wasm")[];
 
 const base = readVecs(path.join(dataset, "base.fvecs.gz"), "f");
 const queries = readVecs(path.join(dataset, "query.fvecs.gz"), "f");
@@ -55,7 +63,16 @@ const dim = base.dim;
 const baseData = base.data as Float32Array;
 const qData = queries.data as Float32Array;
 const truth = gt.data as Int32Array;
-console.log(`${path.basename(dataset)}: ${base.n} × ${dim}, ${nq} queries, recall@10, single thread`);
+console.log(`${path.basename(dataset)}: ${base.n} × ${dim}, ${nq} queries, recall@10, single thread, WebAssembly kernels ${wasmKernelsLoaded ? "loaded" : "NOT loaded"}`);
+
+/** measure() once per kernel setting asked for (--kernels); TypeScript rows are labelled "(ts)". */
+function measureKernels(label: string, params: string, search: (q: Float32Array, i: number) => ArrayLike<number>): void {
+  for (const kernels of KERNELS) {
+    setWasmKernelsEnabled(kernels === "wasm");
+    measure(kernels === "ts" ? `${label} (ts)` : label, params, search);
+  }
+  setWasmKernelsEnabled(true);
+}
 
 export interface Row {
   index: string;
@@ -100,7 +117,7 @@ if (which === "all" || which === "clustered") {
   console.log(`clustered build ${buildSeconds.toFixed(2)} s, ${index.leafCount()} leaves, index heap ${(mem.indexBytes / 1048576).toFixed(2)} MB`);
   for (const probes of (process.env.PROBES ?? "2,4,6,8,12,16,24").split(",").map(Number)) {
     for (const rerankFactor of (process.env.RERANK ?? "5,10,20").split(",").map(Number)) {
-      measure("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.searchRows(q, 10, { probes, rerankFactor }).rows);
+      measureKernels("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.searchRows(q, 10, { probes, rerankFactor }).rows);
     }
   }
 }
@@ -126,7 +143,7 @@ if (which === "all" || which === "hnsw") {
     const label = `hnsw ${quantization}${storage === "mmap" ? " (mmap)" : ""}`;
     console.log(`${label}: build ${buildSeconds.toFixed(1)} s (M ${M}, efConstruction ${EF_CONSTRUCTION}), index heap ${(usage.indexBytes / 1048576).toFixed(1)} MB`);
     const ix = c.index as HnswIndex;
-    for (const ef of EF_SWEEP) measure(label, `ef=${ef}`, (q) => c.search(q, { k: 10, ef }).map((h) => Number(h.id)));
+    for (const ef of EF_SWEEP) measureKernels(label, `ef=${ef}`, (q) => c.search(q, { k: 10, ef }).map((h) => Number(h.id)));
     const build: Record<string, unknown> = {
       index: label,
       buildSeconds: +buildSeconds.toFixed(1),
@@ -185,7 +202,7 @@ const summary = targets.map((t) => {
     entry[ix] = b ? `${b.qps} (${b.params})` : "-";
   }
   const lib = best("hnswlib-node", t);
-  if (lib) for (const ix of indexes.filter((i) => i.startsWith("hnsw "))) {
+  if (lib) for (const ix of indexes.filter((i) => i !== "hnswlib-node")) {
     const b = best(ix, t);
     entry[`${ix} / hnswlib`] = b ? +(b.qps / lib.qps).toFixed(2) : "-";
   }

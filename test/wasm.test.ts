@@ -305,7 +305,7 @@ describe("clustered search with the WebAssembly kernels (leaf codes in the heap)
 
 describe("HNSW with the WebAssembly kernels matches the TypeScript path", () => {
   for (const metric of METRICS) {
-    for (const quantization of ["none", "scalar"] as const) {
+    for (const quantization of ["none", "scalar", "binary"] as const) {
       test(`${metric}, quantization ${quantization}`, () => {
         const d = 24, n = 1500;
         const data = randomVectors(n, d, 31);
@@ -329,6 +329,7 @@ describe("HNSW with the WebAssembly kernels matches the TypeScript path", () => 
           setWasmKernelsEnabled(true);
           const wasm = a.c.searchWithReport(q, { k: 10, ef: 48 });
           expect(wasm.route).toBe("hnsw");
+          if (quantization !== "none") expect(wasm.stats.reranked).toBeGreaterThan(0); // the walk ran on codes
           expect(wasm.hits).toEqual(ts.hits);
           // graphs built with either kernels find the exact neighbours equally well
           for (const h of b.c.search(q, { k: 10, ef: 48 })) if (exact.has(h.id)) agree++;

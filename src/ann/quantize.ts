@@ -14,6 +14,7 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, type Metric } from "./distance";
 import { HadamardRotation } from "./rotation";
+import { HeapInt32, wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 
 export type QuantizationKind = "none" | "scalar" | "binary";
 
@@ -160,7 +161,19 @@ export class ScalarQuantizer implements Quantizer {
 
 export class BinaryQuantizer implements Quantizer {
   readonly kind = "binary" as const;
-  codes: Int32Array;
+  private readonly codeStore = new HeapInt32();
+  /** 1-bit codes, kept in the WebAssembly heap for the kernels: assigning copies in; the view lasts until the heap's next allocation. */
+  get codes(): Int32Array {
+    return this.codeStore.get();
+  }
+  set codes(values: Int32Array) {
+    this.codeStore.set(values);
+  }
+  // bound by setQuery when the codes are in the WebAssembly heap
+  private kernels: WasmKernels | null = null;
+  private codesOff = -1;
+  private qOff = 0;
+  private scratch: WasmScratch | null = null;
   norms: Float32Array;
   /** ⟨μ, x − μ⟩ per node: the part of ⟨q, x⟩ that does not depend on q − μ (dot only). */
   bias: Float32Array;
@@ -241,10 +254,22 @@ export class BinaryQuantizer implements Quantizer {
     this.qNorm = this.centre(q, 0);
     encodeSigns(this.rot, this.bits, this.qcode, 0);
     this.qDot = dotAt(q, 0, this.mean, 0, this.dim);
+    const kernels = wasmKernels();
+    this.codesOff = kernels === null ? -1 : this.codeStore.offset();
+    this.kernels = this.codesOff >= 0 ? kernels : null;
+    if (this.kernels !== null) {
+      const scratch = (this.scratch ??= new WasmScratch());
+      this.qOff = scratch.ensure(this.words * 4);
+      this.codesOff = this.codeStore.offset(); // unchanged by the allocation: offsets survive growth
+      scratch.i32(this.qOff, this.words).set(this.qcode);
+    }
   }
 
   estimate(node: number): number {
-    const h = hamming(this.qcode, 0, this.codes, node * this.words, this.words);
+    const h =
+      this.kernels !== null
+        ? this.kernels.hamming(this.qOff, this.codesOff + node * this.words * 4, this.words)
+        : hamming(this.qcode, 0, this.codes, node * this.words, this.words);
     const r = this.norms[node]!;
     const cos = this.cosTab[h]!;
     // ‖q−x‖² = ‖q−μ‖² + ‖x−μ‖² − 2⟨q−μ, x−μ⟩ ; ⟨q, x⟩ = ⟨q, μ⟩ + ⟨q, x−μ⟩ ≈ ⟨q, μ⟩ + ⟨q−μ, x−μ⟩ + ⟨μ, x−μ⟩ (last term dropped)

@@ -128,6 +128,7 @@ export class HeapInt32 {
   }
 
   set(values: Int32Array): void {
+    if (values === this.plain || (this.region !== null && values === this.view && this.generation === this.region.heap.generation)) return; // already these
     // allocating may detach a view of the heap: take such values out first
     if (wasmHeap !== null && values.buffer === wasmHeap.buffer()) values = values.slice();
     this.region?.free();

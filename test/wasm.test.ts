@@ -343,3 +343,22 @@ describe("HNSW with the WebAssembly kernels matches the TypeScript path", () => 
     }
   }
 });
+
+test("dot_u8 (scalar codes) matches a float64 sum within float32 rounding, every dimension", () => {
+  const k = wasmKernels()!;
+  const scratch = new WasmScratch();
+  const r = rng(3);
+  for (const d of [0, 1, 3, 7, 15, 16, 17, 31, 33, 784, 785]) {
+    const off = scratch.ensure(d * 5 + 64);
+    const w = scratch.f32(off, d);
+    const c = new Uint8Array(scratch.f32(off, 1).buffer, off + d * 4 + 1, d); // codes at an odd offset
+    let e = 0, mag = 0;
+    for (let i = 0; i < d; i++) {
+      w[i] = (r() - 0.5) * 4;
+      c[i] = i === 0 ? 255 : Math.floor(r() * 256);
+      e += w[i]! * c[i]!;
+      mag += Math.abs(w[i]! * c[i]!);
+    }
+    close(k.dot_u8(off, off + d * 4 + 1, d), e, mag);
+  }
+});

@@ -20,7 +20,7 @@ import { MemoryVectorStore, type VectorStore } from "../storage/vector_store";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, l2sqAt, METRICS, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
 import { Reranker } from "./rerank";
-import { HeapInt32, wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
+import { HeapArray, wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 import { FlatIndex } from "./flat";
 import { nearestCentroid, trainCentroids } from "./kmeans";
 import { samplePositions } from "./random";
@@ -67,7 +67,7 @@ class TreeNode {
   children: TreeNode[] | null = null;
   // leaf data (children === null)
   rows: Int32Array = new Int32Array(0);
-  private readonly codeStore = new HeapInt32();
+  private readonly codeStore = HeapArray.int32();
   /** The leaf's 1-bit codes, kept in the WebAssembly heap for the leaf scan: assigning copies in; the view lasts until the heap's next allocation. */
   get codes(): Int32Array {
     return this.codeStore.get();

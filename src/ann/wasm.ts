@@ -18,6 +18,8 @@ export interface WasmKernels {
   l2sq(a: number, b: number, d: number): number;
   /** Σ a[i]·b[i] over d floats. */
   dot(a: number, b: number, d: number): number;
+  /** Σ w[i]·c[i] over d float32 weights and d uint8 codes. */
+  dot_u8(w: number, c: number, d: number): number;
   /** out[i] = l2sq(q, rows + i·stride floats, d) for i < n (float32 out). */
   l2sq_batch(q: number, rows: number, stride: number, n: number, d: number, out: number): void;
   /** out[i] = dot(q, rows + i·stride floats, d) for i < n (float32 out). */
@@ -104,47 +106,61 @@ export class WasmScratch {
 }
 
 /**
- * An Int32Array kept in the WebAssembly heap when it can be (plain otherwise),
- * for index structures the kernels scan (a clustered leaf's codes). set()
- * copies in; get() is a view of the current memory, valid until the next
- * allocation in the heap, so fetch it per use rather than keeping it.
+ * A typed array kept in the WebAssembly heap when it can be (plain otherwise),
+ * for index structures the kernels scan (codes). set() copies in (assigning
+ * the current view again does nothing); get() is a view of the current
+ * memory, valid until the next allocation in the heap, so fetch it per use
+ * rather than keeping it.
  */
-export class HeapInt32 {
+export class HeapArray<T extends Int32Array | Uint8Array> {
   private region: WasmRegion | null = null;
   /** The values when they are not in the heap. */
-  private plain: Int32Array = new Int32Array(0);
+  private plain: T;
   private length = 0;
-  private view: Int32Array = new Int32Array(0);
+  private view: T;
   private generation = -1;
 
-  get(): Int32Array {
+  private constructor(private readonly make: (buffer: ArrayBuffer, offset: number, length: number) => T) {
+    this.plain = make(new ArrayBuffer(0), 0, 0);
+    this.view = this.plain;
+  }
+
+  static int32(): HeapArray<Int32Array> {
+    return new HeapArray((b, o, n) => new Int32Array(b, o, n));
+  }
+
+  static uint8(): HeapArray<Uint8Array> {
+    return new HeapArray((b, o, n) => new Uint8Array(b, o, n));
+  }
+
+  get(): T {
     const r = this.region;
     if (r === null) return this.plain;
     if (this.generation !== r.heap.generation) {
-      this.view = r.i32(this.length);
+      this.view = this.make(r.heap.buffer(), r.offset, this.length);
       this.generation = r.heap.generation;
     }
     return this.view;
   }
 
-  set(values: Int32Array): void {
+  set(values: T): void {
     if (values === this.plain || (this.region !== null && values === this.view && this.generation === this.region.heap.generation)) return; // already these
     // allocating may detach a view of the heap: take such values out first
-    if (wasmHeap !== null && values.buffer === wasmHeap.buffer()) values = values.slice();
+    if (wasmHeap !== null && values.buffer === wasmHeap.buffer()) values = values.slice() as T;
     this.region?.free();
     this.region = null;
     this.plain = values;
     this.length = values.length;
     if (!wasmHeapEnabled() || values.length === 0) return;
     try {
-      this.region = WasmRegion.alloc(values.length * 4);
+      this.region = WasmRegion.alloc(values.byteLength);
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       return; // the heap cannot hold them: they stay plain
     }
     this.generation = -1;
     this.get().set(values);
-    this.plain = EMPTY;
+    this.plain = this.make(new ArrayBuffer(0), 0, 0);
   }
 
   /** Byte offset of the values in the WebAssembly heap, or -1 when they are in a plain array. */
@@ -152,5 +168,3 @@ export class HeapInt32 {
     return this.region === null ? -1 : this.region.offset;
   }
 }
-
-const EMPTY = new Int32Array(0);

@@ -79,6 +79,42 @@
         (br $tail)))
     (local.get $s))
 
+  ;; Σ w[i]·c[i] over d float32 weights and d unsigned 8-bit codes (a scalar
+  ;; quantizer's estimate): 16 codes widened to f32x4 per step, then a scalar tail.
+  (func (export "dot_u8") (param $w i32) (param $c i32) (param $d i32) (result f32)
+    (local $end i32) (local $acc0 v128) (local $acc1 v128) (local $v v128) (local $h v128) (local $s f32)
+    (local.set $end (i32.add (local.get $c) (i32.and (local.get $d) (i32.const -16))))
+    (block $out
+      (loop $step
+        (br_if $out (i32.ge_u (local.get $c) (local.get $end)))
+        (local.set $v (v128.load (local.get $c)))
+        (local.set $h (i16x8.extend_low_i8x16_u (local.get $v)))
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (v128.load (local.get $w))
+          (f32x4.convert_i32x4_u (i32x4.extend_low_i16x8_u (local.get $h))))))
+        (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (v128.load offset=16 (local.get $w))
+          (f32x4.convert_i32x4_u (i32x4.extend_high_i16x8_u (local.get $h))))))
+        (local.set $h (i16x8.extend_high_i8x16_u (local.get $v)))
+        (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (v128.load offset=32 (local.get $w))
+          (f32x4.convert_i32x4_u (i32x4.extend_low_i16x8_u (local.get $h))))))
+        (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (v128.load offset=48 (local.get $w))
+          (f32x4.convert_i32x4_u (i32x4.extend_high_i16x8_u (local.get $h))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (local.set $w (i32.add (local.get $w) (i32.const 64)))
+        (br $step)))
+    (local.set $acc0 (f32x4.add (local.get $acc0) (local.get $acc1)))
+    (local.set $s (f32.add
+      (f32.add (f32x4.extract_lane 0 (local.get $acc0)) (f32x4.extract_lane 1 (local.get $acc0)))
+      (f32.add (f32x4.extract_lane 2 (local.get $acc0)) (f32x4.extract_lane 3 (local.get $acc0)))))
+    (local.set $end (i32.add (local.get $c) (i32.and (local.get $d) (i32.const 15))))
+    (block $out
+      (loop $tail
+        (br_if $out (i32.ge_u (local.get $c) (local.get $end)))
+        (local.set $s (f32.add (local.get $s) (f32.mul (f32.load (local.get $w)) (f32.convert_i32_u (i32.load8_u (local.get $c))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (local.set $w (i32.add (local.get $w) (i32.const 4)))
+        (br $tail)))
+    (local.get $s))
+
   ;; out[i] = l2sq(q, rows + i·stride floats, d) for i < n.
   (func (export "l2sq_batch") (param $q i32) (param $rows i32) (param $stride i32) (param $n i32) (param $d i32) (param $out i32)
     (local $end i32)

@@ -208,6 +208,30 @@ describe("the WebAssembly heap", () => {
     expect(() => heap.alloc(1 << 20)).toThrow(RangeError);
   });
 
+  test("realloc grows a region in place when the space after it is free, and moves it otherwise", () => {
+    const heap = new WasmHeap(new WebAssembly.Memory({ initial: 1, maximum: 64 }));
+    const a = heap.alloc(1000);
+    new Uint8Array(heap.buffer(), a, 1000).fill(5);
+    // the last region: grows in place, growing the memory as needed, like a doubling store
+    let size = 1000;
+    for (let i = 0; i < 10; i++) {
+      size *= 2;
+      expect(heap.realloc(a, size)).toBe(a);
+    }
+    expect(heap.reservedBytes()).toBeLessThan(size * 1.2); // no trail of freed old copies
+    expect(new Uint8Array(heap.buffer(), a, 1000).every((x) => x === 5)).toBe(true);
+    expect(new Uint8Array(heap.buffer(), a + 1000, size - 1000).every((x) => x === 0)).toBe(true);
+    // a region with a neighbour after it moves, contents and all
+    const b = heap.alloc(100);
+    const c = heap.alloc(100);
+    new Uint8Array(heap.buffer(), b, 100).fill(6);
+    const b2 = heap.realloc(b, 5000);
+    expect(b2).not.toBe(b);
+    expect(new Uint8Array(heap.buffer(), b2, 100).every((x) => x === 6)).toBe(true);
+    expect(heap.alloc(100)).toBe(b); // the old place is free again
+    expect(c).toBeGreaterThan(b);
+  });
+
   test("stores keep their rows through growths of the memory caused by other stores", () => {
     const d = 13;
     const data = randomVectors(3000, d, 5);

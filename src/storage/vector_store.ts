@@ -118,6 +118,18 @@ export class MemoryVectorStore implements VectorStore {
     if (needed <= this.cap) return;
     let cap = this.cap;
     while (cap < needed) cap *= 2;
+    if (this.region !== null) {
+      // in place when the heap has room after the rows (no copy, no hole left behind)
+      try {
+        this.region.resize(cap * this.dimension * 4);
+        this.cap = cap;
+        this.viewGeneration = -1;
+        return;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // the heap is full: the rows move to an ordinary array below
+      }
+    }
     // allocating may grow the WebAssembly memory, which detaches every view of it but keeps
     // its contents: the old rows are read through a view made after the allocation
     const oldRegion = this.region, oldPlain = this.plain, n = this.rows * this.dimension;

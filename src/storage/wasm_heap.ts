@@ -88,6 +88,47 @@ export class WasmHeap {
     return off;
   }
 
+  /**
+   * Make a region at least `bytes` long, keeping its contents: in place when the
+   * space after it is free (the memory grown first when the region is the last
+   * one), so a store that doubles leaves no hole of its old size behind; moved
+   * (alloc, copy, release) otherwise. Returns the region's offset.
+   */
+  realloc(off: number, bytes: number): number {
+    const size = this.used.get(off);
+    if (size === undefined) throw new Error(`WebAssembly heap: offset ${off} is not allocated`);
+    const want = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
+    if (want <= size) return off;
+    const extra = want - size, end = off + size;
+    let i = this.free.findIndex((b) => b.off === end);
+    const last = i >= 0 ? this.free[i]! : undefined;
+    const atTail = end === this.memory.buffer.byteLength || (last !== undefined && last.off + last.size === this.memory.buffer.byteLength);
+    if ((last?.size ?? 0) < extra && atTail) {
+      try {
+        this.grow(extra);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+      }
+      i = this.free.findIndex((b) => b.off === end);
+    }
+    const next = i >= 0 ? this.free[i]! : undefined;
+    if (next !== undefined && next.size >= extra) {
+      if (next.size === extra) this.free.splice(i, 1);
+      else {
+        next.off += extra;
+        next.size -= extra;
+      }
+      this.used.set(off, want);
+      this.usedBytes += extra;
+      new Uint8Array(this.memory.buffer, end, extra).fill(0);
+      return off;
+    }
+    const moved = this.alloc(bytes);
+    new Uint8Array(this.memory.buffer).copyWithin(moved, off, off + size);
+    this.release(off);
+    return moved;
+  }
+
   /** Give a region back. Freeing an unknown offset is an error: it would be a double free. */
   release(off: number): void {
     const size = this.used.get(off);
@@ -166,8 +207,8 @@ const finalizer = new FinalizationRegistry<number>((off) => wasmHeap?.release(of
 export class WasmRegion {
   private constructor(
     readonly heap: WasmHeap,
-    readonly offset: number,
-    readonly bytes: number,
+    public offset: number,
+    public bytes: number,
   ) {}
 
   /** Allocate `bytes` bytes; throws RangeError when the heap cannot provide them. */
@@ -176,6 +217,18 @@ export class WasmRegion {
     const r = new WasmRegion(wasmHeap, wasmHeap.alloc(bytes), bytes);
     finalizer.register(r, r.offset, r);
     return r;
+  }
+
+  /** Grow to at least `bytes`, keeping the contents; the offset may change (see WasmHeap.realloc). */
+  resize(bytes: number): void {
+    if (bytes <= this.bytes) return;
+    const off = this.heap.realloc(this.offset, bytes);
+    if (off !== this.offset) {
+      finalizer.unregister(this);
+      finalizer.register(this, off, this);
+      this.offset = off;
+    }
+    this.bytes = bytes;
   }
 
   free(): void {

@@ -65,13 +65,49 @@ const qData = queries.data as Float32Array;
 const truth = gt.data as Int32Array;
 console.log(`${path.basename(dataset)}: ${base.n} × ${dim}, ${nq} queries, recall@10, single thread, WebAssembly kernels ${wasmKernelsLoaded ? "loaded" : "NOT loaded"}`);
 
-/** measure() once per kernel setting asked for (--kernels); TypeScript rows are labelled "(ts)". */
+/**
+ * measure() once per kernel setting asked for (--kernels); TypeScript rows are labelled "(ts)".
+ * With both, the timed passes alternate between the settings (PASSES of them, default 5, best
+ * kept), so a swing in the machine's load falls on both alike.
+ */
 function measureKernels(label: string, params: string, search: (q: Float32Array, i: number) => ArrayLike<number>): void {
-  for (const kernels of KERNELS) {
-    setWasmKernelsEnabled(kernels === "wasm");
-    measure(kernels === "ts" ? `${label} (ts)` : label, params, search);
+  if (KERNELS.length === 1) {
+    setWasmKernelsEnabled(KERNELS[0] === "wasm");
+    measure(KERNELS[0] === "ts" ? `${label} (ts)` : label, params, search);
+    setWasmKernelsEnabled(true);
+    return;
+  }
+  const passes = Number(process.env.PASSES ?? 5);
+  const best = KERNELS.map(() => Infinity);
+  const results = KERNELS.map(() => new Array<ArrayLike<number>>(nq));
+  for (let pass = -1; pass < passes; pass++) {
+    KERNELS.forEach((kernels, j) => {
+      setWasmKernelsEnabled(kernels === "wasm");
+      if (pass < 0) {
+        for (let i = 0; i < Math.min(50, nq); i++) search(qData.subarray(i * dim, (i + 1) * dim), i); // warm-up
+        return;
+      }
+      const t0 = performance.now();
+      for (let i = 0; i < nq; i++) results[j]![i] = search(qData.subarray(i * dim, (i + 1) * dim), i);
+      best[j] = Math.min(best[j]!, performance.now() - t0);
+    });
   }
   setWasmKernelsEnabled(true);
+  KERNELS.forEach((kernels, j) => {
+    const row = { index: kernels === "ts" ? `${label} (ts)` : label, params, recall: recallOf(results[j]!), qps: Math.round(nq / (best[j]! / 1000)) };
+    rows.push(row);
+    console.log(`${row.index.padEnd(22)} ${params.padEnd(28)} recall ${row.recall.toFixed(4)}  qps ${row.qps}`);
+  });
+}
+
+function recallOf(results: ArrayLike<number>[]): number {
+  let hits = 0;
+  for (let i = 0; i < nq; i++) {
+    const t = new Set(truth.subarray(i * gt.dim, i * gt.dim + 10));
+    const r = results[i]!;
+    for (let j = 0; j < Math.min(10, r.length); j++) if (t.has(r[j]!)) hits++;
+  }
+  return +(hits / (nq * 10)).toFixed(4);
 }
 
 export interface Row {

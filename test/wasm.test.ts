@@ -3,7 +3,7 @@
  * WebAssembly heap that in-memory stores keep their rows in, and the
  * TypeScript fallback when the kernels are off.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { encodeSigns, hamming, wordsFor } from "../src/ann/binary_code";
 import { dotAt, l2sqAt, METRICS, type Metric } from "../src/ann/distance";
 import { FlatIndex } from "../src/ann/flat";
@@ -13,12 +13,25 @@ import { open } from "../src/index";
 import { MemoryVectorStore } from "../src/storage/vector_store";
 import { setWasmHeapEnabled, WasmHeap, wasmHeap, wasmHeapEnabled, WasmRegion } from "../src/storage/wasm_heap";
 import { randomVectors, rng } from "./helpers";
+import { assemble, render } from "../scripts/build-wasm";
+import { KERNELS_WASM_BASE64, KERNELS_WASM_BYTES } from "../src/ann/wasm/kernels_wasm";
+
+// index builds and a child process: seconds on a loaded 2-core machine
+setDefaultTimeout(60_000);
 
 const DIMS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 100, 768, 784, 785];
 
 afterEach(() => {
   setWasmKernelsEnabled(true);
   setWasmHeapEnabled(true);
+});
+
+test("the committed module is kernels.wat assembled (what `bun scripts/build-wasm.ts --check` checks)", async () => {
+  const bytes = await assemble();
+  expect(Buffer.from(KERNELS_WASM_BASE64, "base64").equals(Buffer.from(bytes))).toBe(true);
+  expect(KERNELS_WASM_BYTES).toBe(bytes.length);
+  expect(render(bytes)).toBe(await Bun.file(new URL("../src/ann/wasm/kernels_wasm.ts", import.meta.url)).text());
+  expect(bytes.length).toBeLessThan(4096); // kept small
 });
 
 test("the WebAssembly kernels load on this engine (Bun has SIMD128)", () => {

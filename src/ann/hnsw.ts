@@ -93,6 +93,11 @@ export class HnswIndex implements VectorIndex {
   private kernels: WasmKernels | null = null;
   private wasmBase = -1;
   private qOff = 0;
+  /** Neighbour ids in, their float32 scores out, for score_gather (views made by bindData). */
+  private gIdsOff = 0;
+  private gOutOff = 0;
+  private gIds: Int32Array = new Int32Array(0);
+  private gOut: Float32Array = new Float32Array(0);
   private readonly wasmScratch = new WasmScratch();
   private readonly reranker = new Reranker();
   private readonly final = new TopK(10);
@@ -211,11 +216,19 @@ export class HnswIndex implements VectorIndex {
   private bindData(): void {
     const kernels = wasmKernels();
     const base = kernels === null ? -1 : this.source.store.wasmOffset();
-    if (base >= 0) this.qOff = this.wasmScratch.ensure(this.dim * 4); // before any view: it may grow the memory
+    const lists = this.maxM0 + 1;
+    if (base >= 0) this.qOff = this.wasmScratch.ensure((this.dim + 2 * lists) * 4); // before any view: it may grow the memory
     this.data = this.source.store.data();
     this.kernels = base >= 0 ? kernels : null;
     this.wasmBase = base;
-    if (base >= 0) this.wasmScratch.f32(this.qOff, this.dim).set(this.qv);
+    if (base >= 0) {
+      const scratch = this.wasmScratch;
+      scratch.f32(this.qOff, this.dim).set(this.qv);
+      this.gIdsOff = this.qOff + this.dim * 4;
+      this.gOutOff = this.gIdsOff + lists * 4;
+      this.gIds = scratch.i32(this.gIdsOff, lists);
+      this.gOut = scratch.f32(this.gOutOff, lists);
+    }
   }
 
   /** The row in index geometry (unit length for cosine), for the quantizer. */
@@ -314,12 +327,46 @@ export class HnswIndex implements VectorIndex {
     cand.push(startScore, start);
     if (accept(start)) res.push(startScore, start);
     let bound = res.size > 0 ? res.topKey : Infinity;
+    const kernels = this.useCodes ? null : this.kernels;
     while (cand.size > 0) {
       const cs = cand.topKey, c = cand.topVal;
       if (cs > bound && res.size >= ef) break;
       cand.pop();
       const [links, off] = this.linksAt(c, level);
       const count = links[off]!;
+      if (kernels !== null) {
+        // the unvisited neighbours scored in one WebAssembly call, then offered in the same order
+        const gIds = this.gIds, gOut = this.gOut;
+        let m = 0;
+        for (let i = 1; i <= count; i++) {
+          const n = links[off + i]!;
+          if (visited[n] === tag) continue;
+          visited[n] = tag;
+          gIds[m++] = n;
+        }
+        if (m === 0) continue;
+        this.distCount += m;
+        const metric = this.metric, d = this.dim;
+        kernels.score_gather(this.qOff, this.wasmBase, d * 4, this.gIdsOff, m, d, this.gOutOff, metric === "l2" ? 0 : 1);
+        for (let j = 0; j < m; j++) {
+          const n = gIds[j]!;
+          let s = gOut[j]!;
+          if (metric === "dot") s = -s;
+          else if (metric === "cosine") {
+            const nn = this.source.norm(n);
+            s = nn === 0 ? 1 : 1 - s / nn;
+          }
+          if (res.size < ef || s < bound) {
+            cand.push(s, n);
+            if (accept(n)) {
+              res.push(s, n);
+              if (res.size > ef) res.pop();
+            }
+            bound = res.size > 0 ? res.topKey : Infinity;
+          }
+        }
+        continue;
+      }
       for (let i = 1; i <= count; i++) {
         const n = links[off + i]!;
         if (visited[n] === tag) continue;

@@ -20,6 +20,8 @@ export interface WasmKernels {
   dot(a: number, b: number, d: number): number;
   /** Σ w[i]·c[i] over d float32 weights and d uint8 codes. */
   dot_u8(w: number, c: number, d: number): number;
+  /** out[j] = l2sq (dot = 0) or dot (dot = 1) of q and the row at base + ids[j]·rowBytes, for j < n (int32 ids, float32 out). */
+  score_gather(q: number, base: number, rowBytes: number, ids: number, n: number, d: number, out: number, dot: number): void;
   /** out[i] = l2sq(q, rows + i·stride floats, d) for i < n (float32 out). */
   l2sq_batch(q: number, rows: number, stride: number, n: number, d: number, out: number): void;
   /** out[i] = dot(q, rows + i·stride floats, d) for i < n (float32 out). */

@@ -200,6 +200,30 @@
             (then (call $dot (local.get $q) (local.get $far) (local.get $d)))
             (else (call $l2sq (local.get $q) (local.get $far) (local.get $d))))))))
 
+;; out[j] = l2sq or dot (by $dot) of q and the row base + ids[j]·rowBytes, for
+  ;; j < n: an HNSW node's unvisited neighbours in one call, two rows at a time
+  ;; (two independent memory streams for rows scattered over the store).
+  (func (export "score_gather") (param $q i32) (param $base i32) (param $rowBytes i32) (param $ids i32) (param $n i32) (param $d i32) (param $out i32) (param $dot i32)
+    (local $end i32) (local $row i32)
+    (local.set $end (i32.add (local.get $ids) (i32.shl (i32.and (local.get $n) (i32.const -2)) (i32.const 2))))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $ids) (local.get $end)))
+        (call $pair (local.get $q)
+          (i32.add (local.get $base) (i32.mul (i32.load (local.get $ids)) (local.get $rowBytes)))
+          (i32.add (local.get $base) (i32.mul (i32.load offset=4 (local.get $ids)) (local.get $rowBytes)))
+          (local.get $d) (local.get $dot) (local.get $out) (i32.add (local.get $out) (i32.const 4)))
+        (local.set $ids (i32.add (local.get $ids) (i32.const 8)))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (br $pairs)))
+    (if (i32.and (local.get $n) (i32.const 1))
+      (then
+        (local.set $row (i32.add (local.get $base) (i32.mul (i32.load (local.get $ids)) (local.get $rowBytes))))
+        (f32.store (local.get $out)
+          (if (result f32) (local.get $dot)
+            (then (call $dot (local.get $q) (local.get $row) (local.get $d)))
+            (else (call $l2sq (local.get $q) (local.get $row) (local.get $d))))))))
+
   (func (export "l2sq_batch") (param $q i32) (param $rows i32) (param $stride i32) (param $n i32) (param $d i32) (param $out i32)
     (call $batch (local.get $q) (local.get $rows) (local.get $stride) (local.get $n) (local.get $d) (local.get $out) (i32.const 0)))
 

@@ -3,7 +3,7 @@
  * for the clustered index, our HNSW (each quantization) and, in the same
  * process, hnswlib-node (native C++ hnswlib through N-API) when it is installed.
  *
- *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all] [--queries N] [--m 16] [--ef-construction 200]
+ *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all, or a comma list] [--queries N] [--m 16] [--ef-construction 200]
  *                    [--kernels wasm|ts|ts,wasm]
  *
  * --kernels ts,wasm measures every setting with the TypeScript kernels (forced)
@@ -54,7 +54,7 @@ const flag = (name: string, def: string) => {
 };
 const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1]!.startsWith("--")));
 const dataset = path.resolve(positional[0] ?? path.join(DATA_DIR, "fashion-mnist-784-euclidean"));
-const which = flag("--index", "all");
+const which = new Set(flag("--index", "all").split(",")); // e.g. --index clustered,hnswlib
 const maxQueries = Number(flag("--queries", "1000"));
 const M = Number(flag("--m", "16"));
 const EF_CONSTRUCTION = Number(flag("--ef-construction", "200"));
@@ -152,7 +152,7 @@ function measure(label: string, params: string, search: (q: Float32Array, i: num
   return row;
 }
 
-if (which === "all" || which === "clustered") {
+if (which.has("all") || which.has("clustered")) {
   const before = procMemory();
   const t0 = threadCpuMs(), w0 = performance.now();
   const index = ClusteredIndex.build({ data: baseData, dimension: dim }, { seed: 42 });
@@ -170,7 +170,7 @@ if (which === "all" || which === "clustered") {
 
 const EF_SWEEP = (process.env.EFS ?? "10,16,24,32,48,64,96,128,192,256").split(",").map(Number);
 
-if (which === "all" || which === "hnsw") {
+if (which.has("all") || which.has("hnsw")) {
   for (const quantization of (process.env.QUANT ?? "none,scalar,binary").split(",") as ("none" | "scalar" | "binary")[]) {
     // binary codes are measured with mmap storage: the configuration meant to keep RAM small
     const storage = quantization === "binary" ? "mmap" : "memory";
@@ -215,7 +215,7 @@ if (which === "all" || which === "hnsw") {
   }
 }
 
-if (which === "all" || which === "hnswlib") {
+if (which.has("all") || which.has("hnswlib")) {
   let lib: typeof import("hnswlib-node") | null = null;
   try {
     lib = await import("hnswlib-node");

@@ -79,6 +79,15 @@ class TreeNode {
   codesOffset(): number {
     return this.codeStore.offset();
   }
+  /** A copy of the (never changed) centroid in the WebAssembly heap, made on first use, for routing. */
+  private centroidStore: HeapArray<Float32Array> | null = null;
+  centroidOffset(): number {
+    if (this.centroidStore === null) {
+      this.centroidStore = HeapArray.float32();
+      this.centroidStore.set(this.centroid);
+    }
+    return this.centroidStore.offset();
+  }
   rnorms: Float32Array = new Float32Array(0);
   size = 0;
   /** Rotated centroid (P values), leaves only. */
@@ -187,6 +196,10 @@ export class ClusteredIndex implements VectorIndex {
   private readonly final = new TopK(10);
   private readonly reranker = new Reranker();
   private wasmScratch: WasmScratch | null = null;
+  // set by probe() around nearestLeaves: route with the wasm kernels against heap copies of the centroids
+  private routeKernels: WasmKernels | null = null;
+  private routeScratch: WasmScratch | null = null;
+  private routeQOff = 0;
   private readonly leafHeap: { node: TreeNode; score: number }[] = [];
 
   constructor(
@@ -449,6 +462,14 @@ export class ClusteredIndex implements VectorIndex {
    * node's points (Cauchy–Schwarz), so wide leaves are not passed over.
    */
   private routeScore(q: Float32Array, qNorm: number, node: TreeNode): number {
+    const k = this.routeKernels;
+    const off = k === null ? -1 : node.centroidOffset();
+    if (off >= 0) {
+      // the query was copied to routeQOff by probe(); centroid copies live in the heap
+      return this.options.metric === "dot"
+        ? -(k!.dot(this.routeQOff, off, this.dimension) + qNorm * node.radius)
+        : k!.l2sq(this.routeQOff, off, this.dimension);
+    }
     return this.options.metric === "dot"
       ? -(dotAt(q, 0, node.centroid, 0, this.dimension) + qNorm * node.radius)
       : l2sqAt(q, 0, node.centroid, 0, this.dimension);
@@ -496,13 +517,20 @@ export class ClusteredIndex implements VectorIndex {
     }
 
     // best-first walk to the nearest leaves
+    const kernels = wasmKernels();
+    this.routeKernels = kernels;
+    if (kernels !== null) {
+      const scratch = (this.routeScratch ??= new WasmScratch());
+      this.routeQOff = scratch.ensure(d * 4);
+      scratch.f32(this.routeQOff, d).set(qg);
+    }
     const chosen = this.nearestLeaves(qg, qNorm, probes);
+    this.routeKernels = null;
     const heap = this.heap;
     heap.reset(rerank);
     let worst = Infinity;
     const live = this.source.liveMask();
     let codesCompared = 0;
-    const kernels = wasmKernels();
     for (const leaf of chosen) {
       let base: number, un: number;
       if (metric === "dot") {

@@ -114,7 +114,7 @@ export class WasmScratch {
  * memory, valid until the next allocation in the heap, so fetch it per use
  * rather than keeping it.
  */
-export class HeapArray<T extends Int32Array | Uint8Array> {
+export class HeapArray<T extends Int32Array | Uint8Array | Float32Array> {
   private region: WasmRegion | null = null;
   /** The values when they are not in the heap. */
   private plain: T;
@@ -133,6 +133,10 @@ export class HeapArray<T extends Int32Array | Uint8Array> {
 
   static uint8(): HeapArray<Uint8Array> {
     return new HeapArray((b, o, n) => new Uint8Array(b, o, n));
+  }
+
+  static float32(): HeapArray<Float32Array> {
+    return new HeapArray((b, o, n) => new Float32Array(b, o, n));
   }
 
   get(): T {

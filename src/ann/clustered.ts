@@ -21,6 +21,8 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { resolveIndexOptions, resolveInteger, SEARCH_OPTIONS, type ResolvedIndexOptions } from "./config";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { Reranker } from "./rerank";
+import { HeapArray, wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 import { FlatIndex } from "./flat";
 import { MinHeap } from "./heap";
 import { nearestCentroid, trainCentroids } from "./kmeans";
@@ -63,7 +65,27 @@ class TreeNode {
   children: TreeNode[] | null = null;
   // leaf data (children === null)
   rows: Int32Array = new Int32Array(0);
-  codes: Int32Array = new Int32Array(0);
+  private readonly codeStore = HeapArray.int32();
+  /** The leaf's 1-bit codes, kept in the WebAssembly heap for the leaf scan: assigning copies in; the view lasts until the heap's next allocation. */
+  get codes(): Int32Array {
+    return this.codeStore.get();
+  }
+  set codes(values: Int32Array) {
+    this.codeStore.set(values);
+  }
+  /** Byte offset of the codes in the WebAssembly heap, or -1. */
+  codesOffset(): number {
+    return this.codeStore.offset();
+  }
+  /** A copy of the (never changed) centroid in the WebAssembly heap, made on first use, for routing. */
+  private centroidStore: HeapArray<Float32Array> | null = null;
+  centroidOffset(): number {
+    if (this.centroidStore === null) {
+      this.centroidStore = HeapArray.float32();
+      this.centroidStore.set(this.centroid);
+    }
+    return this.centroidStore.offset();
+  }
   rnorms: Float32Array = new Float32Array(0);
   size = 0;
   /** Rotated centroid (P values), leaves only. */
@@ -103,6 +125,12 @@ export class ClusteredTree implements VectorIndex {
   /** Best-first walk over tree nodes: node numbers in `walkNodes` keyed by route score. */
   private readonly walk = new MinHeap(64);
   private readonly walkNodes: TreeNode[] = [];
+  private readonly reranker = new Reranker();
+  private wasmScratch: WasmScratch | null = null;
+  // set by probe() around nearestLeaves: route with the wasm kernels against heap copies of the centroids
+  private routeKernels: WasmKernels | null = null;
+  private routeScratch: WasmScratch | null = null;
+  private routeQOff = 0;
 
   constructor(
     private source: RowSource,
@@ -352,6 +380,14 @@ export class ClusteredTree implements VectorIndex {
    * node's points (Cauchy–Schwarz), so wide leaves are not passed over.
    */
   private routeScore(q: Float32Array, qNorm: number, node: TreeNode): number {
+    const k = this.routeKernels;
+    const off = k === null ? -1 : node.centroidOffset();
+    if (off >= 0) {
+      // the query was copied to routeQOff by probe(); centroid copies live in the heap
+      return this.options.metric === "dot"
+        ? -(k!.dot(this.routeQOff, off, this.dimension) + qNorm * node.radius)
+        : k!.l2sq(this.routeQOff, off, this.dimension);
+    }
     return this.options.metric === "dot"
       ? -(dotAt(q, 0, node.centroid, 0, this.dimension) + qNorm * node.radius)
       : l2sqAt(q, 0, node.centroid, 0, this.dimension);
@@ -399,7 +435,15 @@ export class ClusteredTree implements VectorIndex {
     }
 
     // best-first walk to the nearest leaves
+    const kernels = wasmKernels();
+    this.routeKernels = kernels;
+    if (kernels !== null) {
+      const scratch = (this.routeScratch ??= new WasmScratch());
+      this.routeQOff = scratch.ensure(d * 4);
+      scratch.f32(this.routeQOff, d).set(qg);
+    }
     const chosen = this.nearestLeaves(qg, qNorm, probes);
+    this.routeKernels = null;
     const heap = this.heap;
     heap.reset(rerank);
     let worst = Infinity;
@@ -422,7 +466,11 @@ export class ClusteredTree implements VectorIndex {
         base = s;
         un = Math.sqrt(s);
       }
-      if (filter === undefined) {
+      const codesOff = kernels === null ? -1 : leaf.codesOffset();
+      if (filter === undefined && codesOff >= 0) {
+        worst = scanLeafWasm(kernels!, (this.wasmScratch ??= new WasmScratch()), qcode, codesOff, words, leaf.rows, leaf.rnorms, leaf.size, live, cosTab, base, un, metric === "dot", heap, worst);
+        codesCompared += leaf.size;
+      } else if (filter === undefined) {
         worst = scanLeaf(qcode, leaf.codes, words, leaf.rows, leaf.rnorms, leaf.size, live, cosTab, base, un, metric === "dot", heap, worst);
         codesCompared += leaf.size;
       } else {
@@ -445,13 +493,9 @@ export class ClusteredTree implements VectorIndex {
     const ests: number[] = [];
     heap.drain(cand, ests);
     // exact rerank on full vectors
-    const data = this.source.store.data();
     const fin = this.final;
     fin.reset(k);
-    for (let i = 0; i < cand.length; i++) {
-      const row = cand[i]!;
-      fin.push(scoreAt(metric, query, qn0, data, row * d, this.source.norm(row), d), row);
-    }
+    this.reranker.rerank(this.source, query, qn0, cand, fin);
     const rowsOut: number[] = [];
     const scores: number[] = [];
     fin.drain(rowsOut, scores);
@@ -618,6 +662,48 @@ function scanLeaf(
       x = (x + (x >>> 4)) & 0x0f0f0f0f;
       h = (h + (Math.imul(x, 0x01010101) >>> 24)) | 0;
     }
+    const r = rnorms[i]!;
+    const est = isDot ? base - un * r * cosTab[h]! : base + r * (r - twoUn * cosTab[h]!);
+    if (est < worst) {
+      heap.push(est, row);
+      worst = heap.worst;
+    }
+  }
+  return worst;
+}
+
+/**
+ * scanLeaf with the Hamming distances of the whole leaf from one WebAssembly
+ * call (i64.popcnt) over codes that live in the WebAssembly heap.
+ */
+function scanLeafWasm(
+  kernels: WasmKernels,
+  scratch: WasmScratch,
+  qcode: Int32Array,
+  codesOff: number,
+  words: number,
+  rows: Int32Array,
+  rnorms: Float32Array,
+  size: number,
+  live: Uint8Array,
+  cosTab: Float64Array,
+  base: number,
+  un: number,
+  isDot: boolean,
+  heap: TopK,
+  worst: number,
+): number {
+  // allocate before making views: it may grow the memory
+  const qOff = scratch.ensure((words + size) * 4);
+  const outOff = qOff + words * 4;
+  scratch.i32(qOff, words).set(qcode);
+  kernels.hamming_batch(qOff, codesOff, words, size, outOff);
+  const hs = scratch.i32(outOff, size);
+  const twoUn = 2 * un;
+  for (let i = 0; i < size; i++) {
+    const row = rows[i]!;
+    if (live[row] !== 1) continue;
+    const h = hs[i]!;
     const r = rnorms[i]!;
     const est = isDot ? base - un * r * cosTab[h]! : base + r * (r - twoUn * cosTab[h]!);
     if (est < worst) {

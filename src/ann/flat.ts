@@ -5,10 +5,22 @@ import type { ByteWriter } from "../storage/binary";
 import { normAt, scoreAt, scoreToDistance } from "./distance";
 import { TopK } from "./topk";
 import type { IndexSearchOptions, IndexSearchResult, Progress, RowSource, VectorIndex } from "./types";
+import { wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
+
+/** Rows scored per WebAssembly call: the block of scores stays in L1. */
+const BLOCK = 1024;
+/**
+ * The WebAssembly scan keeps this many candidates beyond k by its float32
+ * scores, then rescores them with the TypeScript kernels (float64 sums): the
+ * answer, distances included, is the TypeScript path's unless float32
+ * rounding reorders rows across more than this many places.
+ */
+const RESCORE_MARGIN = 8;
 
 export class FlatIndex implements VectorIndex {
   readonly type = "flat" as const;
   private heap = new TopK(10);
+  private scratch: WasmScratch | null = null;
 
   constructor(private readonly source: RowSource) {}
 
@@ -23,18 +35,30 @@ export class FlatIndex implements VectorIndex {
   searchRows(query: Float32Array, k: number, options: IndexSearchOptions = {}): IndexSearchResult {
     const { store, metric } = this.source;
     const d = store.dimension;
-    const data = store.data();
     const n = store.length;
     const qNorm = normAt(query, 0, d);
     const heap = this.heap;
     heap.reset(k);
     const filter = options.filter;
     let scanned = 0;
-    for (let row = 0; row < n; row++) {
-      if (!this.source.isLive(row)) continue;
-      if (filter !== undefined && !filter(row)) continue;
-      scanned++;
-      heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+    const kernels = wasmKernels();
+    if (kernels !== null && store.wasmOffset() >= 0 && n > 0) {
+      heap.reset(k + RESCORE_MARGIN);
+      scanned = this.scanWasm(kernels, query, qNorm, filter);
+      const cand: number[] = [];
+      heap.drain(cand, []);
+      cand.sort((a, b) => a - b); // in row order, as the TypeScript scan offers them: exact ties go the same way
+      heap.reset(k);
+      const data = store.data();
+      for (const row of cand) heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+    } else {
+      const data = store.data();
+      for (let row = 0; row < n; row++) {
+        if (!this.source.isLive(row)) continue;
+        if (filter !== undefined && !filter(row)) continue;
+        scanned++;
+        heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+      }
     }
     const rows: number[] = [];
     const scores: number[] = [];
@@ -45,6 +69,50 @@ export class FlatIndex implements VectorIndex {
       route: filter ? "exact-filtered" : "exact",
       stats: { scanned },
     };
+  }
+
+  /**
+   * The same scan with the WebAssembly kernels over rows that live in the
+   * WebAssembly heap: a block of rows scored per call, then the live (and
+   * accepted) ones offered to the heap. Scores are float32 sums, so the
+   * caller rescores the survivors with the TypeScript kernels.
+   */
+  private scanWasm(kernels: WasmKernels, query: Float32Array, qNorm: number, filter: IndexSearchOptions["filter"]): number {
+    const { store, metric } = this.source;
+    const d = store.dimension, n = store.length;
+    const scratch = (this.scratch ??= new WasmScratch());
+    // allocate before taking any view: it may grow (and so detach) the memory
+    const qOff = scratch.ensure((d + BLOCK) * 4);
+    const outOff = qOff + d * 4;
+    scratch.f32(qOff, d).set(query.subarray(0, d));
+    const out = scratch.f32(outOff, BLOCK);
+    const base = store.wasmOffset(), rowBytes = d * 4;
+    const live = this.source.liveMask();
+    const heap = this.heap;
+    const isL2 = metric === "l2", isDot = metric === "dot";
+    let worst = heap.worst, scanned = 0;
+    for (let start = 0; start < n; start += BLOCK) {
+      const count = Math.min(BLOCK, n - start);
+      if (isL2) kernels.l2sq_batch(qOff, base + start * rowBytes, d, count, d, outOff);
+      else kernels.dot_batch(qOff, base + start * rowBytes, d, count, d, outOff);
+      for (let i = 0; i < count; i++) {
+        const row = start + i;
+        if (live[row] !== 1) continue;
+        if (filter !== undefined && !filter(row)) continue;
+        scanned++;
+        let s = out[i]!;
+        if (isDot) s = -s;
+        else if (!isL2) {
+          const den = qNorm * this.source.norm(row);
+          s = den === 0 ? 1 : 1 - s / den;
+        }
+        if (s < worst) {
+          heap.push(s, row);
+          worst = heap.worst;
+        }
+      }
+    }
+    return scanned;
   }
 
   heapBytes(): number {

@@ -24,6 +24,9 @@
 import { errors } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
+import { Reranker } from "./rerank";
+import { TopK } from "./topk";
+import { wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 import { FlatIndex } from "./flat";
 import { MaxHeap, MinHeap } from "./heap";
 import { resolveIndexOptions, type QuantizationKind } from "./config";
@@ -87,6 +90,18 @@ export class HnswIndex implements VectorIndex {
   private readonly tmp: Float32Array;
   private distCount = 0;
   private readonly exact: FlatIndex;
+  // the WebAssembly kernels, when the store's rows are in the WebAssembly heap (see bindData)
+  private kernels: WasmKernels | null = null;
+  private wasmBase = -1;
+  private qOff = 0;
+  /** Neighbour ids in, their float32 scores out, for score_gather (views made by bindData). */
+  private gIdsOff = 0;
+  private gOutOff = 0;
+  private gIds: Int32Array = new Int32Array(0);
+  private gOut: Float32Array = new Float32Array(0);
+  private readonly wasmScratch = new WasmScratch();
+  private readonly reranker = new Reranker();
+  private readonly final = new TopK(10);
 
   constructor(
     private readonly source: RowSource,
@@ -115,6 +130,20 @@ export class HnswIndex implements VectorIndex {
   private nodeScore(a: number, b: number): number {
     this.distCount++;
     const d = this.dim, data = this.data;
+    const k = this.kernels;
+    if (k !== null) {
+      const pa = this.wasmBase + a * d * 4, pb = this.wasmBase + b * d * 4;
+      switch (this.metric) {
+        case "l2":
+          return k.l2sq(pa, pb, d);
+        case "dot":
+          return -k.dot(pa, pb, d);
+        case "cosine": {
+          const den = this.source.norm(a) * this.source.norm(b);
+          return den === 0 ? 1 : 1 - k.dot(pa, pb, d) / den;
+        }
+      }
+    }
     switch (this.metric) {
       case "l2":
         return l2sqAt(data, a * d, data, b * d, d);
@@ -131,6 +160,26 @@ export class HnswIndex implements VectorIndex {
   private score(node: number): number {
     this.distCount++;
     if (this.useCodes) return this.quant!.estimate(node);
+    const d = this.dim;
+    const k = this.kernels;
+    if (k !== null) {
+      const at = this.wasmBase + node * d * 4;
+      switch (this.metric) {
+        case "l2":
+          return k.l2sq(this.qOff, at, d);
+        case "dot":
+          return -k.dot(this.qOff, at, d);
+        case "cosine": {
+          const n = this.source.norm(node);
+          return n === 0 ? 1 : 1 - k.dot(this.qOff, at, d) / n;
+        }
+      }
+    }
+    return this.exactScore(node);
+  }
+
+  /** score() of an exact traversal with the TypeScript kernels (float64 sums): the distances an exact traversal returns. */
+  private exactScore(node: number): number {
     const d = this.dim;
     switch (this.metric) {
       case "l2":
@@ -153,7 +202,30 @@ export class HnswIndex implements VectorIndex {
       inv = n > 0 ? 1 / n : 0;
     }
     for (let i = 0; i < d; i++) this.qv[i] = v[off + i]! * inv;
+    this.bindData();
+  }
+
+  /**
+   * Fetch the store's rows for this operation and, when they live in the
+   * WebAssembly heap, bind the WebAssembly kernels to them (float32 sums: the
+   * final k are rescored with the TypeScript kernels) with the query copied in.
+   */
+  private bindData(): void {
+    const kernels = wasmKernels();
+    const base = kernels === null ? -1 : this.source.store.wasmOffset();
+    const lists = this.maxM0 + 1;
+    if (base >= 0) this.qOff = this.wasmScratch.ensure((this.dim + 2 * lists) * 4); // before any view: it may grow the memory
     this.data = this.source.store.data();
+    this.kernels = base >= 0 ? kernels : null;
+    this.wasmBase = base;
+    if (base >= 0) {
+      const scratch = this.wasmScratch;
+      scratch.f32(this.qOff, this.dim).set(this.qv);
+      this.gIdsOff = this.qOff + this.dim * 4;
+      this.gOutOff = this.gIdsOff + lists * 4;
+      this.gIds = scratch.i32(this.gIdsOff, lists);
+      this.gOut = scratch.f32(this.gOutOff, lists);
+    }
   }
 
   /** The row in index geometry (unit length for cosine), for the quantizer. */
@@ -252,12 +324,46 @@ export class HnswIndex implements VectorIndex {
     cand.push(startScore, start);
     if (accept(start)) res.push(startScore, start);
     let bound = res.size > 0 ? res.topKey : Infinity;
+    const kernels = this.useCodes ? null : this.kernels;
     while (cand.size > 0) {
       const cs = cand.topKey, c = cand.topVal;
       if (cs > bound && res.size >= ef) break;
       cand.pop();
       const [links, off] = this.linksAt(c, level);
       const count = links[off]!;
+      if (kernels !== null) {
+        // the unvisited neighbours scored in one WebAssembly call, then offered in the same order
+        const gIds = this.gIds, gOut = this.gOut;
+        let m = 0;
+        for (let i = 1; i <= count; i++) {
+          const n = links[off + i]!;
+          if (visited[n] === tag) continue;
+          visited[n] = tag;
+          gIds[m++] = n;
+        }
+        if (m === 0) continue;
+        this.distCount += m;
+        const metric = this.metric, d = this.dim;
+        kernels.score_gather(this.qOff, this.wasmBase, d * 4, this.gIdsOff, m, d, this.gOutOff, metric === "l2" ? 0 : 1);
+        for (let j = 0; j < m; j++) {
+          const n = gIds[j]!;
+          let s = gOut[j]!;
+          if (metric === "dot") s = -s;
+          else if (metric === "cosine") {
+            const nn = this.source.norm(n);
+            s = nn === 0 ? 1 : 1 - s / nn;
+          }
+          if (res.size < ef || s < bound) {
+            cand.push(s, n);
+            if (accept(n)) {
+              res.push(s, n);
+              if (res.size > ef) res.pop();
+            }
+            bound = res.size > 0 ? res.topKey : Infinity;
+          }
+        }
+        continue;
+      }
       for (let i = 1; i <= count; i++) {
         const n = links[off + i]!;
         if (visited[n] === tag) continue;
@@ -387,7 +493,7 @@ export class HnswIndex implements VectorIndex {
   /** A node stopped being live: its neighbours drop it and take its closest live neighbours instead. */
   remove(row: number): void {
     if (row >= this.capacity || this.levels[row]! < 0) return;
-    this.data = this.source.store.data();
+    this.bindData();
     const live = this.source.liveMask();
     for (let l = 0; l <= this.levels[row]!; l++) {
       const [links, off] = this.linksAt(row, l);
@@ -479,8 +585,16 @@ export class HnswIndex implements VectorIndex {
     let rows: number[], finalScores: number[];
     if (this.useCodes) {
       // rerank on full vectors: the only reads of the vector store
-      const qNorm = normAt(query, 0, this.dim);
-      const exact = ids.map((id) => [scoreAt(this.metric, query, qNorm, this.data, id * this.dim, this.source.norm(id), this.dim), id] as const);
+      const fin = this.final;
+      fin.reset(k);
+      this.reranker.rerank(this.source, query, normAt(query, 0, this.dim), ids, fin);
+      rows = [];
+      finalScores = [];
+      fin.drain(rows, finalScores);
+    } else if (this.kernels !== null) {
+      // float32 traversal scores: the best k (and a few more, for near ties) rescored as the TypeScript kernels score them
+      const order = ids.map((_, i) => i).sort((a, b) => scores[a]! - scores[b]! || ids[a]! - ids[b]!);
+      const exact = order.slice(0, k + 2).map((i) => [this.exactScore(ids[i]!), ids[i]!] as const);
       exact.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
       rows = exact.slice(0, k).map((e) => e[1]);
       finalScores = exact.slice(0, k).map((e) => e[0]);

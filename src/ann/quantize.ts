@@ -14,6 +14,7 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, type Metric } from "./distance";
 import { HadamardRotation } from "./rotation";
+import { HeapArray, wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 
 
 export interface Quantizer {
@@ -42,7 +43,19 @@ function grow<T extends Float32Array | Uint8Array | Int32Array>(a: T, n: number,
 
 export class ScalarQuantizer implements Quantizer {
   readonly kind = "scalar" as const;
-  codes: Uint8Array;
+  private readonly codeStore = HeapArray.uint8();
+  /** One byte per dimension, kept in the WebAssembly heap for the kernels: assigning copies in; the view lasts until the heap's next allocation. */
+  get codes(): Uint8Array {
+    return this.codeStore.get();
+  }
+  set codes(values: Uint8Array) {
+    this.codeStore.set(values);
+  }
+  // bound by setQuery when the codes are in the WebAssembly heap: the weights as float32 there
+  private kernels: WasmKernels | null = null;
+  private codesOff = -1;
+  private wOff = 0;
+  private scratch: WasmScratch | null = null;
   /** Σ x̂ᵢ² per node, for l2 from inner products. */
   sqnorm: Float32Array;
   private readonly w: Float64Array;
@@ -118,19 +131,32 @@ export class ScalarQuantizer implements Quantizer {
     }
     this.qConst = c;
     this.qSq = dotAt(q, 0, q, 0, this.dim);
+    const kernels = wasmKernels();
+    this.kernels = kernels !== null && this.codeStore.offset() >= 0 ? kernels : null;
+    if (this.kernels !== null) {
+      const scratch = (this.scratch ??= new WasmScratch());
+      this.wOff = scratch.ensure(this.dim * 4);
+      this.codesOff = this.codeStore.offset();
+      scratch.f32(this.wOff, this.dim).set(this.w); // float32 weights: estimates only rank, the rerank is exact
+    }
   }
 
   estimate(node: number): number {
-    const d = this.dim, w = this.w, codes = this.codes;
-    const base = node * d;
-    let s0 = 0, s1 = 0;
-    let j = 0;
-    for (; j + 1 < d; j += 2) {
-      s0 += w[j]! * codes[base + j]!;
-      s1 += w[j + 1]! * codes[base + j + 1]!;
+    const d = this.dim;
+    let ip: number;
+    if (this.kernels !== null) ip = this.qConst + this.kernels.dot_u8(this.wOff, this.codesOff + node * d, d);
+    else {
+      const w = this.w, codes = this.codes;
+      const base = node * d;
+      let s0 = 0, s1 = 0;
+      let j = 0;
+      for (; j + 1 < d; j += 2) {
+        s0 += w[j]! * codes[base + j]!;
+        s1 += w[j + 1]! * codes[base + j + 1]!;
+      }
+      if (j < d) s0 += w[j]! * codes[base + j]!;
+      ip = this.qConst + s0 + s1;
     }
-    if (j < d) s0 += w[j]! * codes[base + j]!;
-    const ip = this.qConst + s0 + s1;
     // cosine runs on unit vectors, where ‖q − x‖² = 2 − 2⟨q, x⟩ ranks like 1 − ⟨q, x⟩
     return this.metric === "dot" ? -ip : this.qSq - 2 * ip + this.sqnorm[node]!;
   }
@@ -159,7 +185,19 @@ export class ScalarQuantizer implements Quantizer {
 
 export class BinaryQuantizer implements Quantizer {
   readonly kind = "binary" as const;
-  codes: Int32Array;
+  private readonly codeStore = HeapArray.int32();
+  /** 1-bit codes, kept in the WebAssembly heap for the kernels: assigning copies in; the view lasts until the heap's next allocation. */
+  get codes(): Int32Array {
+    return this.codeStore.get();
+  }
+  set codes(values: Int32Array) {
+    this.codeStore.set(values);
+  }
+  // bound by setQuery when the codes are in the WebAssembly heap
+  private kernels: WasmKernels | null = null;
+  private codesOff = -1;
+  private qOff = 0;
+  private scratch: WasmScratch | null = null;
   norms: Float32Array;
   /** ⟨μ, x − μ⟩ per node: the part of ⟨q, x⟩ that does not depend on q − μ (dot only). */
   bias: Float32Array;
@@ -240,10 +278,22 @@ export class BinaryQuantizer implements Quantizer {
     this.qNorm = this.centre(q, 0);
     encodeSigns(this.rot, this.bits, this.qcode, 0);
     this.qDot = dotAt(q, 0, this.mean, 0, this.dim);
+    const kernels = wasmKernels();
+    this.codesOff = kernels === null ? -1 : this.codeStore.offset();
+    this.kernels = this.codesOff >= 0 ? kernels : null;
+    if (this.kernels !== null) {
+      const scratch = (this.scratch ??= new WasmScratch());
+      this.qOff = scratch.ensure(this.words * 4);
+      this.codesOff = this.codeStore.offset(); // unchanged by the allocation: offsets survive growth
+      scratch.i32(this.qOff, this.words).set(this.qcode);
+    }
   }
 
   estimate(node: number): number {
-    const h = hamming(this.qcode, 0, this.codes, node * this.words, this.words);
+    const h =
+      this.kernels !== null
+        ? this.kernels.hamming(this.qOff, this.codesOff + node * this.words * 4, this.words)
+        : hamming(this.qcode, 0, this.codes, node * this.words, this.words);
     const r = this.norms[node]!;
     const cos = this.cosTab[h]!;
     // ‖q−x‖² = ‖q−μ‖² + ‖x−μ‖² − 2⟨q−μ, x−μ⟩ ; ⟨q, x⟩ = ⟨q, μ⟩ + ⟨q, x−μ⟩ ≈ ⟨q, μ⟩ + ⟨q−μ, x−μ⟩ + ⟨μ, x−μ⟩ (last term dropped)

@@ -44,6 +44,11 @@ export class FrozenVectorStore implements VectorStore {
     throw errors.invalidArgument("this vector store is read-only");
   }
 
+  /** Not in the WebAssembly heap: the TypeScript kernels read these rows. */
+  wasmOffset(): number {
+    return -1;
+  }
+
   heapBytes(): number {
     return this.kind === "memory" ? this.length * this.dimension * 4 : 0;
   }

@@ -275,6 +275,11 @@ export class MmapVectorStore implements VectorStore {
     return this.rows * this.dimension * 4;
   }
 
+  /** Mapped rows are not in the WebAssembly heap. */
+  wasmOffset(): number {
+    return -1;
+  }
+
   close(): void {
     this.file.close();
   }

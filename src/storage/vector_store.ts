@@ -1,3 +1,5 @@
+import { WasmRegion, wasmHeap, wasmHeapEnabled } from "./wasm_heap";
+
 /**
  * The vector-store interface every index and exact search reads through,
  * and its in-memory implementation.
@@ -25,11 +27,25 @@ export interface VectorStore {
   heapBytes(): number;
   /** Bytes of vector data mapped from a file (file-backed, not counted as heap). */
   mappedBytes(): number;
+  /**
+   * Byte offset of data()[0] in the WebAssembly heap (storage/wasm_heap.ts), where
+   * the WebAssembly kernels can scan the rows in place; -1 when the rows are elsewhere.
+   */
+  wasmOffset(): number;
 }
 
+/**
+ * Rows in RAM. When the WebAssembly heap is available (see wasm_heap.ts) they
+ * live in it, so the WebAssembly kernels scan them in place; otherwise, or when
+ * the heap cannot hold them (wasm32's 4 GiB), in an ordinary Float32Array.
+ */
 export class MemoryVectorStore implements VectorStore {
   readonly kind = "memory" as const;
-  private buf: Float32Array;
+  private plain: Float32Array | null = null;
+  private region: WasmRegion | null = null;
+  private view: Float32Array = new Float32Array(0);
+  private viewGeneration = -1;
+  private cap: number;
   private rows = 0;
 
   constructor(
@@ -37,7 +53,8 @@ export class MemoryVectorStore implements VectorStore {
     initialCapacity = 16,
   ) {
     if (!Number.isInteger(dimension) || dimension < 1) throw new RangeError(`bad dimension ${dimension}`);
-    this.buf = new Float32Array(Math.max(1, initialCapacity) * dimension);
+    this.cap = Math.max(1, initialCapacity);
+    this.allocate(this.cap);
   }
 
   /** Wrap existing rows (copied, so the caller's array is not aliased). */
@@ -49,12 +66,41 @@ export class MemoryVectorStore implements VectorStore {
     return store;
   }
 
+  /** Room for `cap` rows, in the WebAssembly heap when possible; the old rows are not copied. */
+  private allocate(cap: number): void {
+    const bytes = cap * this.dimension * 4;
+    if (wasmHeapEnabled()) {
+      try {
+        this.region = WasmRegion.alloc(bytes);
+        this.plain = null;
+        this.viewGeneration = -1;
+        return;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // the heap cannot hold it: an ordinary array instead
+      }
+    }
+    this.region = null;
+    this.plain = new Float32Array(cap * this.dimension);
+  }
+
+  /** The current view of the rows (remade when the WebAssembly memory grew and detached the last one). */
+  private get buf(): Float32Array {
+    if (this.plain !== null) return this.plain;
+    const r = this.region!;
+    if (this.viewGeneration !== r.heap.generation) {
+      this.view = r.f32(this.cap * this.dimension);
+      this.viewGeneration = r.heap.generation;
+    }
+    return this.view;
+  }
+
   get length(): number {
     return this.rows;
   }
 
   get capacity(): number {
-    return this.buf.length / this.dimension;
+    return this.cap;
   }
 
   data(): Float32Array {
@@ -69,25 +115,47 @@ export class MemoryVectorStore implements VectorStore {
 
   reserve(extra: number): void {
     const needed = this.rows + extra;
-    if (needed <= this.capacity) return;
-    let cap = this.capacity;
+    if (needed <= this.cap) return;
+    let cap = this.cap;
     while (cap < needed) cap *= 2;
-    const next = new Float32Array(cap * this.dimension);
-    next.set(this.buf.subarray(0, this.rows * this.dimension));
-    this.buf = next;
+    if (this.region !== null) {
+      // in place when the heap has room after the rows (no copy, no hole left behind)
+      try {
+        this.region.resize(cap * this.dimension * 4);
+        this.cap = cap;
+        this.viewGeneration = -1;
+        return;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // the heap is full: the rows move to an ordinary array below
+      }
+    }
+    // allocating may grow the WebAssembly memory, which detaches every view of it but keeps
+    // its contents: the old rows are read through a view made after the allocation
+    const oldRegion = this.region, oldPlain = this.plain, n = this.rows * this.dimension;
+    this.allocate(cap);
+    this.cap = cap;
+    this.buf.set(oldRegion !== null ? oldRegion.f32(n) : oldPlain!.subarray(0, n));
+    oldRegion?.free();
   }
 
   append(vector: Float32Array): number {
+    // a row read from the WebAssembly heap would go empty if making room grew the memory
+    if (this.rows >= this.cap && wasmHeap !== null && vector.buffer === wasmHeap.buffer()) vector = vector.slice();
     this.reserve(1);
     this.buf.set(vector, this.rows * this.dimension);
     return this.rows++;
   }
 
   heapBytes(): number {
-    return this.buf.byteLength;
+    return this.cap * this.dimension * 4;
   }
 
   mappedBytes(): number {
     return 0;
+  }
+
+  wasmOffset(): number {
+    return this.region === null ? -1 : this.region.offset;
   }
 }

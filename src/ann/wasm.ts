@@ -1,0 +1,176 @@
+/**
+ * The WebAssembly SIMD kernels (src/ann/wasm/kernels.wat), instantiated
+ * synchronously at import over the process's WebAssembly heap
+ * (storage/wasm_heap.ts), where in-memory stores keep their rows.
+ *
+ * wasmKernels() is null, and callers run the TypeScript kernels of
+ * distance.ts and binary_code.ts (the oracle the WebAssembly ones are tested
+ * against), when WebAssembly or SIMD128 is missing, when VQLITE_WASM=0, or
+ * while setWasmKernelsEnabled(false) is in force (tests of that path).
+ *
+ * Kernel arguments are byte offsets into the heap and element counts.
+ */
+import { wasmHeap, wasmHeapEnabled, WasmRegion } from "../storage/wasm_heap";
+import { KERNELS_WASM_BASE64 } from "./wasm/kernels_wasm";
+
+export interface WasmKernels {
+  /** Σ (a[i] − b[i])² over d floats. */
+  l2sq(a: number, b: number, d: number): number;
+  /** Σ a[i]·b[i] over d floats. */
+  dot(a: number, b: number, d: number): number;
+  /** Σ w[i]·c[i] over d float32 weights and d uint8 codes. */
+  dot_u8(w: number, c: number, d: number): number;
+  /** out[j] = l2sq (dot = 0) or dot (dot = 1) of q and the row at base + ids[j]·rowBytes, for j < n (int32 ids, float32 out). */
+  score_gather(q: number, base: number, rowBytes: number, ids: number, n: number, d: number, out: number, dot: number): void;
+  /** out[i] = l2sq(q, rows + i·stride floats, d) for i < n (float32 out). */
+  l2sq_batch(q: number, rows: number, stride: number, n: number, d: number, out: number): void;
+  /** out[i] = dot(q, rows + i·stride floats, d) for i < n (float32 out). */
+  dot_batch(q: number, rows: number, stride: number, n: number, d: number, out: number): void;
+  /** Hamming distance of two 1-bit codes of `words` 32-bit words. */
+  hamming(a: number, b: number, words: number): number;
+  /** out[i] = hamming(q, codes + i·words words, words) for i < n (int32 out). */
+  hamming_batch(q: number, codes: number, words: number, n: number, out: number): void;
+}
+
+function envEnabled(): boolean {
+  const v = typeof process !== "undefined" ? process.env.VQLITE_WASM : undefined;
+  return v === undefined || !["0", "false", "off", "no"].includes(v.toLowerCase());
+}
+
+function decodeBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function load(): WasmKernels | null {
+  if (wasmHeap === null) return null;
+  try {
+    const bytes = decodeBase64(KERNELS_WASM_BASE64);
+    // an engine without SIMD128 rejects the module here
+    if (!WebAssembly.validate(bytes)) return null;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: wasmHeap.memory } });
+    return instance.exports as unknown as WasmKernels;
+  } catch {
+    return null;
+  }
+}
+
+const loaded: WasmKernels | null = envEnabled() ? load() : null;
+let enabled = loaded !== null;
+
+/** Whether the WebAssembly kernels loaded (the engine has WebAssembly with SIMD128, and VQLITE_WASM is not 0). */
+export const wasmKernelsLoaded: boolean = loaded !== null;
+
+/** The WebAssembly kernels, or null when the TypeScript ones must run. */
+export function wasmKernels(): WasmKernels | null {
+  return enabled ? loaded : null;
+}
+
+/** Force the TypeScript kernels (false) or allow the WebAssembly ones again (true); returns the previous setting. */
+export function setWasmKernelsEnabled(on: boolean): boolean {
+  const was = enabled;
+  enabled = on && loaded !== null;
+  return was;
+}
+
+/**
+ * A reusable region of the WebAssembly heap for per-query inputs and outputs
+ * (a query copied in, a block of scores out). ensure() may grow the memory,
+ * which detaches every view of it: call it before making views.
+ */
+export class WasmScratch {
+  private region: WasmRegion | null = null;
+
+  /** Byte offset of at least `bytes` bytes (contents unspecified after a regrowth). */
+  ensure(bytes: number): number {
+    if (this.region === null || this.region.bytes < bytes) {
+      this.region?.free();
+      this.region = null;
+      this.region = WasmRegion.alloc(Math.max(bytes, 1024));
+    }
+    return this.region.offset;
+  }
+
+  f32(byteOffset: number, length: number): Float32Array {
+    return new Float32Array(this.region!.heap.buffer(), byteOffset, length);
+  }
+
+  i32(byteOffset: number, length: number): Int32Array {
+    return new Int32Array(this.region!.heap.buffer(), byteOffset, length);
+  }
+
+  free(): void {
+    this.region?.free();
+    this.region = null;
+  }
+}
+
+/**
+ * A typed array kept in the WebAssembly heap when it can be (plain otherwise),
+ * for index structures the kernels scan (codes). set() copies in (assigning
+ * the current view again does nothing); get() is a view of the current
+ * memory, valid until the next allocation in the heap, so fetch it per use
+ * rather than keeping it.
+ */
+export class HeapArray<T extends Int32Array | Uint8Array | Float32Array> {
+  private region: WasmRegion | null = null;
+  /** The values when they are not in the heap. */
+  private plain: T;
+  private length = 0;
+  private view: T;
+  private generation = -1;
+
+  private constructor(private readonly make: (buffer: ArrayBuffer, offset: number, length: number) => T) {
+    this.plain = make(new ArrayBuffer(0), 0, 0);
+    this.view = this.plain;
+  }
+
+  static int32(): HeapArray<Int32Array> {
+    return new HeapArray((b, o, n) => new Int32Array(b, o, n));
+  }
+
+  static uint8(): HeapArray<Uint8Array> {
+    return new HeapArray((b, o, n) => new Uint8Array(b, o, n));
+  }
+
+  static float32(): HeapArray<Float32Array> {
+    return new HeapArray((b, o, n) => new Float32Array(b, o, n));
+  }
+
+  get(): T {
+    const r = this.region;
+    if (r === null) return this.plain;
+    if (this.generation !== r.heap.generation) {
+      this.view = this.make(r.heap.buffer(), r.offset, this.length);
+      this.generation = r.heap.generation;
+    }
+    return this.view;
+  }
+
+  set(values: T): void {
+    if (values === this.plain || (this.region !== null && values === this.view && this.generation === this.region.heap.generation)) return; // already these
+    // allocating may detach a view of the heap: take such values out first
+    if (wasmHeap !== null && values.buffer === wasmHeap.buffer()) values = values.slice() as T;
+    this.region?.free();
+    this.region = null;
+    this.plain = values;
+    this.length = values.length;
+    if (!wasmHeapEnabled() || values.length === 0) return;
+    try {
+      this.region = WasmRegion.alloc(values.byteLength);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      return; // the heap cannot hold them: they stay plain
+    }
+    this.generation = -1;
+    this.get().set(values);
+    this.plain = this.make(new ArrayBuffer(0), 0, 0);
+  }
+
+  /** Byte offset of the values in the WebAssembly heap, or -1 when they are in a plain array. */
+  offset(): number {
+    return this.region === null ? -1 : this.region.offset;
+  }
+}

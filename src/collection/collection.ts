@@ -96,6 +96,8 @@ export interface VacuumResult {
 /** What a collection needs from the database that owns it. */
 export interface CollectionHost {
   assertUsable(c: Collection): void;
+  /** Throws READ_ONLY through a read-only database (for writes that may turn out to change nothing). */
+  assertWritable?(c: Collection): void;
   journal(c: Collection, mutations: readonly Mutation[]): void;
   /** Called after a journaled write was applied (auto-checkpoint hook). */
   committed(c: Collection): void;
@@ -306,6 +308,7 @@ export class Collection implements RowSource {
   /** Delete several items as one group; returns how many existed. */
   deleteMany(ids: Iterable<string>): number {
     this.host.assertUsable(this);
+    this.host.assertWritable?.(this);
     const muts: Mutation[] = [];
     const seen = new Set<string>();
     for (const id of ids) {
@@ -617,6 +620,28 @@ export class Collection implements RowSource {
     const { index, rebuilt } = readIndexSection(r, this.config.index, this, this.config.quantization);
     this.index = index;
     if (rebuilt) this.changes++; // the saved section was not this index: the next checkpoint must write it
+  }
+
+  /**
+   * Replace the whole state with a snapshot's (a read-only database moving to
+   * a newer checkpoint); handles to this collection stay valid.
+   */
+  reload(config: CollectionConfig, store: VectorStore, r: ByteReader): void {
+    if (store.dimension !== config.dimension) throw errors.invalidConfig("store dimension does not match config");
+    this.currentConfig = config;
+    this.store = store;
+    this.ids = [];
+    this.rowOf = new Map();
+    this.payloads = [];
+    this.payloadSizes = [];
+    this.sparse = [];
+    this.live = new Uint8Array(16);
+    this.norms = new Float32Array(16);
+    this.liveRows = 0;
+    this.metaBytes = 0;
+    this.exact = new FlatIndex(this);
+    this.index = createIndex(config.index, this, config.quantization);
+    this.readSnapshot(r);
   }
 
   /** Rebuild the index from scratch over the live items (for when the data drifted). */

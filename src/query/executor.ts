@@ -88,9 +88,27 @@ function ids(c: Collection, where: Parameters<typeof compileFilter>[0] | undefin
   return out;
 }
 
+/** Statements that change the database: refused up front through a read-only handle. */
+const WRITES: ReadonlySet<Statement["kind"]> = new Set<Statement["kind"]>([
+  "createCollection",
+  "dropCollection",
+  "insert",
+  "update",
+  "delete",
+  "alterStorage",
+  "buildIndex",
+  "copyFrom",
+  "checkpoint",
+  "vacuum",
+]);
+
 export function executeStatement(db: Database, stmt: Statement, options: ExecOptions = {}): StatementResult {
   // every error a statement raises carries a position: its own, or the statement's start
-  return at(stmt, () => runStatement(db, stmt, options));
+  return at(stmt, () => {
+    if (db.readOnly && WRITES.has(stmt.kind)) throw errors.readOnly(statementName(stmt));
+    // a read-only handle catches up once, so the whole statement sees one state
+    return db.withView(() => runStatement(db, stmt, options));
+  });
 }
 
 function runStatement(db: Database, stmt: Statement, options: ExecOptions): StatementResult {

@@ -1,0 +1,225 @@
+/**
+ * Readers beside a writer: the protocol.
+ *
+ * One process at a time writes a database (LOCK, lock.ts). Any number of
+ * read-only handles, in any processes, read it at the same time without a
+ * lock. Everything a reader needs is built from these rules:
+ *
+ * 1. Immutable files. A snapshot (NAME.GEN.snap) and the MANIFEST are written
+ *    whole to a temp file and renamed into place; they never change after.
+ *    A vector file (.vec) only grows: rows are appended and never rewritten,
+ *    it is never truncated or shrunk (vacuum and ALTER write a new file).
+ *    The writer puts a batch's new vectors into an mmap collection's file
+ *    BEFORE it appends the batch's WAL record, so a reader that sees the
+ *    record finds its rows already in the file (and a reader never writes).
+ *
+ * 2. The write-ahead log is appended to in place and read with pread only
+ *    (never mapped). Its header carries a salt, the manifest generation it
+ *    follows. A checkpoint writes the new manifest, then stamps the new salt
+ *    into the log header, then cuts the log back to its header. LSNs are
+ *    consecutive. A reader remembers (generation, salt, offset, LSN):
+ *      - same salt, same size: nothing new (two syscalls, the cheap check);
+ *      - same salt, bigger: parse records from its offset and apply each whole,
+ *        checksummed record whose LSN is exactly LSN + 1 (a torn tail or a
+ *        record of a refilled log fails that test and is left for later);
+ *      - new salt: the writer checkpointed. Move to the newest manifest
+ *        (collections whose snapshot file did not change are kept as they are;
+ *        changed ones are reloaded, mmap vectors by mapping, no vector read),
+ *        then read the log from its start, skipping LSNs already covered.
+ *    So a reader always holds exactly a prefix of the committed history: a
+ *    batch is one record, and a record is applied whole or not at all.
+ *
+ * 3. Pins. A reader registers a file readers/PID.STARTTIME.N naming the files
+ *    of the generation it uses (vector files it maps, snapshots it may still
+ *    load). To load generation G it reads MANIFEST, writes its pin, and reads
+ *    MANIFEST again: if G is still current, the writer cannot have deleted
+ *    G's files yet (it deletes only after writing a newer manifest, and then
+ *    reads the pins first); otherwise it retries with the newer manifest.
+ *    The writer deletes a file no manifest entry names only when no live
+ *    reader pins it. A registration whose process is gone (pid dead, or the
+ *    pid reused by a process with another start time, as LOCK checks) is
+ *    removed by the writer, so a reader killed with kill -9 pins nothing for
+ *    longer than until the writer's next checkpoint or open.
+ *
+ * A reader never writes, truncates or repairs database files: recovery (cutting
+ * a torn log tail, fixing an interrupted vector-file growth) is the writer's job.
+ * Its only writes are its own registration under readers/.
+ */
+import * as path from "node:path";
+import { errors, io } from "../errors";
+import { readAt, writeAll } from "./files";
+import { vfs } from "./fs";
+import { isAlive, processStartTime } from "./lock";
+import { crc32 } from "./binary";
+import { MAX_RECORD_BYTES, RECORD_HEADER_BYTES, WAL_HEADER_BYTES, walSalt, type WalRecord } from "./wal";
+
+export const READERS_DIR = "readers";
+
+let handleCounter = 0;
+
+/** One read-only handle's registration: the files it pins. */
+export class ReaderRegistration {
+  private released = false;
+  private constructor(readonly file: string) {}
+
+  static register(dir: string): ReaderRegistration {
+    const rdir = path.join(dir, READERS_DIR);
+    io(`creating ${rdir}`, () => vfs.mkdirp(rdir));
+    const name = `${process.pid}.${processStartTime(process.pid) ?? "0"}.${++handleCounter}`;
+    const reg = new ReaderRegistration(path.join(rdir, name));
+    reg.pin([]);
+    return reg;
+  }
+
+  /** Replace the set of pinned files (atomically: a writer sees the old set or the new one). */
+  pin(files: Iterable<string>): void {
+    if (this.released) return;
+    const text = `${process.pid} ${processStartTime(process.pid) ?? ""}\n${[...files].join("\n")}\n`;
+    const tmp = `${this.file}.tmp`;
+    io(`registering reader ${this.file}`, () => {
+      const fd = vfs.open(tmp, "w");
+      try {
+        writeAll(fd, new TextEncoder().encode(text), 0);
+      } finally {
+        vfs.close(fd);
+      }
+      vfs.rename(tmp, this.file);
+    });
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    try {
+      vfs.unlink(this.file);
+    } catch {
+      // best effort: a registration left behind names a dead process and is cleaned by the writer
+    }
+  }
+}
+
+/**
+ * Files pinned by live readers of `dir`. Registrations of dead processes (and
+ * stray temp files of dead ones) are deleted on the way.
+ */
+export function pinnedFiles(dir: string): Set<string> {
+  const pinned = new Set<string>();
+  const rdir = path.join(dir, READERS_DIR);
+  let names: string[];
+  try {
+    if (!vfs.exists(rdir)) return pinned;
+    names = vfs.readdir(rdir);
+  } catch {
+    return pinned;
+  }
+  for (const name of names) {
+    const file = path.join(rdir, name);
+    const m = /^(\d+)\.(\d*)\.\d+(\.tmp)?$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (!isAlive(pid, m[2] || undefined)) {
+      try {
+        vfs.unlink(file);
+      } catch {
+        // another writer-side cleanup got it first
+      }
+      continue;
+    }
+    if (m[3]) continue; // a live reader's pin in the middle of being replaced: its old file is still there
+    let text: string;
+    try {
+      text = new TextDecoder().decode(vfs.readFile(file));
+    } catch {
+      continue; // released meanwhile
+    }
+    const lines = text.split("\n");
+    for (let i = 1; i < lines.length; i++) if (lines[i]) pinned.add(lines[i]!);
+  }
+  return pinned;
+}
+
+/** Live reader registrations of `dir` (for tests and tools). */
+export function liveReaders(dir: string): number {
+  const rdir = path.join(dir, READERS_DIR);
+  if (!vfs.exists(rdir)) return 0;
+  let n = 0;
+  for (const name of vfs.readdir(rdir)) {
+    const m = /^(\d+)\.(\d*)\.\d+$/.exec(name);
+    if (m && isAlive(Number(m[1]), m[2] || undefined)) n++;
+  }
+  return n;
+}
+
+/** What a reader found in the log since its last look. */
+export interface FollowResult {
+  /** Records to apply, in order: each has LSN = previous + 1. */
+  readonly records: WalRecord[];
+  /** Offset after the last record consumed (applied or already covered). */
+  readonly end: number;
+  /** A whole record with an LSN past the next one: this reader missed records and must reload. */
+  readonly gap: boolean;
+}
+
+/** Read-only access to a write-ahead log that another handle is appending to. */
+export class WalFollower {
+  private fd = -1;
+
+  constructor(readonly path: string) {}
+
+  private ensureOpen(): boolean {
+    if (this.fd >= 0) return true;
+    try {
+      if (!vfs.exists(this.path)) return false;
+      this.fd = vfs.open(this.path, "r");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The header's salt and the file size; salt null when there is no complete header. */
+  look(): { salt: number | null; size: number } {
+    if (!this.ensureOpen()) return { salt: null, size: 0 };
+    return io(`reading ${this.path}`, () => {
+      const size = vfs.fileSize(this.fd);
+      return { salt: walSalt(readAt(this.fd, WAL_HEADER_BYTES, 0)), size };
+    });
+  }
+
+  /** Whole, checksummed records in [from, to) that come after `lastLsn`. */
+  read(from: number, to: number, lastLsn: number): FollowResult {
+    const records: WalRecord[] = [];
+    if (to <= from || !this.ensureOpen()) return { records, end: from, gap: false };
+    const bytes = io(`reading ${this.path}`, () => readAt(this.fd, to - from, from));
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let pos = 0;
+    let last = lastLsn;
+    while (pos + RECORD_HEADER_BYTES <= bytes.length) {
+      const len = view.getUint32(pos, true);
+      if (len > MAX_RECORD_BYTES || pos + RECORD_HEADER_BYTES + len > bytes.length) break;
+      if (crc32(bytes.subarray(pos + 8, pos + RECORD_HEADER_BYTES + len)) !== view.getUint32(pos + 4, true)) break;
+      const lsn = view.getFloat64(pos + 8, true);
+      if (lsn > last + 1) return { records, end: from + pos, gap: true };
+      if (lsn === last + 1) {
+        records.push({ lsn, payload: bytes.slice(pos + RECORD_HEADER_BYTES, pos + RECORD_HEADER_BYTES + len) });
+        last = lsn;
+      }
+      pos += RECORD_HEADER_BYTES + len;
+    }
+    return { records, end: from + pos, gap: false };
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      vfs.close(this.fd);
+    } catch {
+      // already gone
+    }
+    this.fd = -1;
+  }
+}
+
+export function notADatabase(dir: string) {
+  return errors.io(`opening ${dir} read-only`, new Error("no vqlite database there (no MANIFEST)"));
+}

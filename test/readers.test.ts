@@ -1,0 +1,139 @@
+import { describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { open, type Database } from "../src/index";
+import { expectCode, tempDir } from "./helpers";
+
+function vec(i: number, d = 8): Float32Array {
+  const v = new Float32Array(d);
+  for (let j = 0; j < d; j++) v[j] = Math.fround(Math.sin(i * 13 + j));
+  return v;
+}
+
+function ids(db: Database, name: string): string[] {
+  return [...db.collection(name).keys()].sort();
+}
+
+describe("read-only handles in one process", () => {
+  for (const storage of ["memory", "mmap"] as const) {
+    test(`${storage}: a reader sees every commit of a writer, across checkpoints and vacuum`, () => {
+      const dir = tempDir();
+      const w = open(dir, { checkpointBytes: 4096 });
+      const c = w.createCollection("pts", { dimension: 8, storage });
+      c.insertMany(Array.from({ length: 20 }, (_, i) => ({ id: `a${i}`, vector: vec(i), payload: { i } })));
+      w.checkpoint();
+      c.insert("b0", vec(100), { i: 100 });
+      using r = open(dir, { readonly: true });
+      expect(r.readOnly).toBe(true);
+      const rc = r.collection("pts");
+      expect(rc.count()).toBe(21);
+      for (let step = 0; step < 200; step++) {
+        const id = `s${step}`;
+        if (step % 7 === 3) c.delete(`a${step % 20}`);
+        else if (step % 11 === 5) c.update(`b0`, { payload: { step } });
+        else c.upsert(id, vec(step + 1000), { step });
+        if (step % 50 === 49) c.vacuum();
+        if (step % 60 === 59) c.setStorage(c.config.storage === "mmap" ? "memory" : "mmap");
+        // the same handle follows: identical ids, vectors and payloads
+        expect(rc.count()).toBe(c.count());
+        if (step % 10 === 0) {
+          expect(ids(r, "pts")).toEqual(ids(w, "pts"));
+          for (const item of c) {
+            const got = rc.get(item.id)!;
+            expect(got.vector).toEqual(item.vector);
+            expect(got.payload).toEqual(item.payload);
+          }
+          expect(rc.search(vec(5), { k: 3 })).toEqual(c.search(vec(5), { k: 3 }));
+        }
+      }
+      const last = c.count();
+      w.close();
+      expect(rc.count()).toBe(last); // the writer's close checkpoints; the reader moves on alone
+    });
+  }
+
+  test("ALTER storage, drop and create are followed; handles of kept collections stay valid", () => {
+    const dir = tempDir();
+    const w = open(dir);
+    const c = w.createCollection("pts", { dimension: 8 });
+    c.insert("x", vec(1), { a: 1 });
+    const r = open(dir, { readonly: true });
+    const rc = r.collection("PTS");
+    expect(rc.name).toBe("pts");
+    c.setStorage("mmap");
+    c.insert("y", vec(2));
+    expect(rc.count()).toBe(2);
+    expect(rc.config.storage).toBe("mmap");
+    expect(rc.get("y")!.vector).toEqual(vec(2));
+    w.createCollection("other", { dimension: 8, storage: "mmap" }).insert("z", vec(3));
+    expect(r.listCollections()).toEqual(["other", "pts"]);
+    expect(r.collection("other").get("z")!.vector).toEqual(vec(3));
+    w.checkpoint();
+    expect(r.collection("other").get("z")!.vector).toEqual(vec(3));
+    w.dropCollection("other");
+    expect(r.hasCollection("other")).toBe(false);
+    w.close();
+    r.close();
+  });
+
+  test("a reader works with no writer, and a writer can open beside it", () => {
+    const dir = tempDir();
+    {
+      using w = open(dir);
+      w.createCollection("pts", { dimension: 8, storage: "mmap" }).insert("x", vec(1));
+    }
+    const r1 = open(dir, { readonly: true });
+    const r2 = open(dir, { readonly: true });
+    expect(r1.collection("pts").count()).toBe(1);
+    using w = open(dir);
+    w.collection("pts").insert("y", vec(2));
+    expect(r1.collection("pts").count()).toBe(2);
+    expect(r2.query("SELECT * FROM pts").map((row) => row.id).sort()).toEqual(["x", "y"]);
+    r1.close();
+    r2.close();
+  });
+
+  test("writes through a read-only handle fail with READ_ONLY and change nothing", () => {
+    const dir = tempDir();
+    using w = open(dir);
+    const c = w.createCollection("pts", { dimension: 8, storage: "mmap" });
+    c.insert("x", vec(1), { a: 1 });
+    const before = fs.readdirSync(dir).filter((f) => f !== "readers").sort();
+    using r = open(dir, { readonly: true });
+    const rc = r.collection("pts");
+    expectCode(() => rc.insert("y", vec(2)), "READ_ONLY");
+    expectCode(() => rc.upsert("x", vec(2)), "READ_ONLY");
+    expectCode(() => rc.insertMany([{ id: "z", vector: vec(3) }]), "READ_ONLY");
+    expectCode(() => rc.update("x", { payload: { a: 2 } }), "READ_ONLY");
+    expectCode(() => rc.delete("x"), "READ_ONLY");
+    expectCode(() => rc.delete("nope"), "READ_ONLY");
+    expectCode(() => rc.vacuum(), "READ_ONLY");
+    expectCode(() => rc.setStorage("memory"), "READ_ONLY");
+    expectCode(() => r.createCollection("q", { dimension: 2 }), "READ_ONLY");
+    expectCode(() => r.dropCollection("pts"), "READ_ONLY");
+    expectCode(() => r.checkpoint(), "READ_ONLY");
+    const statements = [
+      "CREATE COLLECTION q (DIMENSION 2)",
+      "DROP COLLECTION pts",
+      "INSERT INTO pts VALUES ('y', [1,2,3,4,5,6,7,8], NULL)",
+      "UPSERT INTO pts VALUES ('x', [1,2,3,4,5,6,7,8], NULL)",
+      "UPDATE pts SET PAYLOAD = {\"a\": 3} WHERE id = 'x'",
+      "DELETE FROM pts WHERE id = 'nope'",
+      "ALTER COLLECTION pts SET STORAGE MEMORY",
+      "BUILD INDEX ON pts",
+      "COPY pts FROM 'nothing.jsonl'",
+      "CHECKPOINT",
+      "VACUUM pts",
+    ];
+    for (const text of statements) expectCode(() => r.exec(text), "READ_ONLY");
+    expect(rc.count()).toBe(1);
+    expect(c.get("x")!.payload).toEqual({ a: 1 });
+    expect(fs.readdirSync(dir).filter((f) => f !== "readers").sort()).toEqual(before);
+  });
+
+  test("a read-only open of a missing database fails and creates nothing", () => {
+    const dir = path.join(tempDir(), "none");
+    expectCode(() => open(dir, { readonly: true }), "IO_ERROR");
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+});

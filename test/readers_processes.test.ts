@@ -1,0 +1,137 @@
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { open } from "../src/index";
+import { DIM, sameVector, vecFor } from "./fixtures/rw_data";
+import { rng, tempDir } from "./helpers";
+
+setDefaultTimeout(120_000);
+
+const WRITER = path.join(import.meta.dir, "fixtures", "rw_writer.ts");
+const READER = path.join(import.meta.dir, "fixtures", "rw_reader.ts");
+
+type Child = ReturnType<typeof Bun.spawn<{ stdout: "pipe"; stderr: "pipe" }>> & { out: () => string };
+
+/** Spawn a child and collect its stdout as it comes; resolves once it printed READY. */
+async function spawn(args: string[]): Promise<Child> {
+  const child = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe" }) as Child;
+  let out = "";
+  const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
+  let ready: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += decoder.decode(value);
+      if (out.includes("READY\n")) ready();
+    }
+    ready();
+  })();
+  child.out = () => out;
+  await isReady;
+  return child;
+}
+
+describe("one writer, many reader processes", () => {
+  test("readers check every state they see while a writer churns and is killed with kill -9 at random moments", async () => {
+    const dir = tempDir();
+    const done = path.join(tempDir(), "done");
+    {
+      using db = open(dir);
+      db.createCollection("log", { dimension: DIM, metric: "l2", storage: "mmap" });
+    }
+    const readers = await Promise.all([0, 1, 2].map(() => spawn([READER, dir, done])));
+    const r = rng(9);
+    const acked: string[] = [];
+    const started = Date.now();
+    let run = 0;
+    let kills = 0;
+    while (Date.now() - started < 18_000) {
+      const writer = await spawn([WRITER, dir, String(run), String(1 + run)]);
+      await Bun.sleep(400 + Math.floor(r() * 2500));
+      writer.kill("SIGKILL");
+      await writer.exited;
+      expect(writer.signalCode).toBe("SIGKILL");
+      kills++;
+      // only whole lines are acknowledgements
+      for (const line of writer.out().split("\n")) if (/^ACK r\d+b\d+ \d+$/.test(line)) acked.push(line.slice(4));
+      run++;
+      for (const rd of readers) expect(rd.exitCode).toBeNull(); // readers keep working through every kill
+    }
+    expect(kills).toBeGreaterThan(3);
+    expect(acked.length).toBeGreaterThan(20);
+    fs.writeFileSync(done, acked.join("\n") + "\n");
+    const codes = await Promise.all(readers.map((rd) => rd.exited));
+    for (const rd of readers) {
+      const err = await new Response(rd.stderr).text();
+      expect(err).toBe("");
+      expect(rd.out()).toMatch(/OK \d+ \d+/);
+    }
+    expect(codes).toEqual([0, 0, 0]);
+    if (process.env.VQLITE_DEBUG) console.log(kills, acked.length, readers.map((rd) => rd.out().trim().split("\n").slice(-3).join(" / ")));
+    // every acknowledged batch is there after the last kill, and the readers' registrations are gone
+    using db = open(dir);
+    const log = db.collection("log");
+    for (const line of acked) {
+      const [name, n] = line.split(" ");
+      for (let j = 0; j < Number(n); j++) expect(sameVector(log.get(`${name}_${j}`)!.vector, vecFor(`${name}_${j}`, 0))).toBe(true);
+    }
+    expect(fs.readdirSync(path.join(dir, "readers"))).toEqual([]);
+  });
+
+  test("files pinned by a reader killed with kill -9 are reclaimed at a later checkpoint", async () => {
+    const dir = tempDir();
+    using db = open(dir);
+    const c = db.createCollection("pts", { dimension: DIM, storage: "mmap" });
+    c.insertMany(Array.from({ length: 50 }, (_, i) => ({ id: `p${i}`, vector: vecFor(`p${i}`, 0) })));
+    db.checkpoint();
+    const before = fs.readdirSync(dir).filter((f) => /\.(vec|snap)$/.test(f)).sort();
+    // a reader that opens and then sits idle (it never moves on to a newer generation)
+    const reader = await spawn([path.join(import.meta.dir, "fixtures", "idle_reader.ts"), dir]);
+    expect(reader.out()).toContain("COUNT 50");
+    c.deleteMany(["p1", "p2", "p3"]);
+    c.vacuum(); // new vector file, new snapshot, new manifest
+    c.setStorage("memory");
+    db.checkpoint();
+    const live = fs.readdirSync(dir);
+    for (const f of before) expect(live).toContain(f); // still pinned by the live reader
+    reader.kill("SIGKILL");
+    await reader.exited;
+    c.insert("q", vecFor("q", 0));
+    db.checkpoint();
+    const after = fs.readdirSync(dir);
+    for (const f of before) expect(after).not.toContain(f);
+    expect(fs.readdirSync(path.join(dir, "readers"))).toEqual([]);
+  });
+
+  test("a backup taken from a reader while another process writes opens on its own and equals one committed state", async () => {
+    const dir = tempDir();
+    {
+      using db = open(dir);
+      db.createCollection("log", { dimension: DIM, metric: "l2", storage: "mmap" });
+    }
+    const writer = await spawn([WRITER, dir, "0", "5"]);
+    await Bun.sleep(800);
+    using r = open(dir, { readonly: true });
+    const target = path.join(tempDir(), "copy");
+    const dump = (d: ReturnType<typeof open>) =>
+      Object.fromEntries(d.listCollections().map((n) => [n, [...d.collection(n)].map((it) => [it.id, [...it.vector], it.payload])]));
+    const { state, result } = r.withView(() => ({ state: dump(r), result: r.backup(target) }));
+    await Bun.sleep(300);
+    writer.kill("SIGKILL");
+    await writer.exited;
+    expect(result.items).toBeGreaterThan(0);
+    using copy = open(target);
+    expect(dump(copy)).toEqual(state);
+    // and it is a state the writer committed: whole batches only
+    const counts = new Map<string, number>();
+    for (const it of copy.collection("log")) {
+      const p = it.payload as { batch: string; n: number };
+      counts.set(p.batch, (counts.get(p.batch) ?? 0) + 1);
+      expect(p.n).toBeGreaterThan(0);
+    }
+    for (const it of copy.collection("log")) expect(counts.get((it.payload as { batch: string }).batch)).toBe((it.payload as { n: number }).n);
+  });
+});

@@ -53,6 +53,7 @@ const NAMES: Record<Statement["kind"], string> = {
   copyTo: "COPY",
   checkpoint: "CHECKPOINT",
   vacuum: "VACUUM",
+  backup: "BACKUP",
 };
 
 export function statementName(s: Statement): string {
@@ -295,6 +296,15 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
     case "checkpoint":
       db.checkpoint();
       return done({ message: "checkpoint done" });
+    case "backup": {
+      const dir = path.resolve(evaluateString(stmt.dir, params, "BACKUP's directory"));
+      const r = at(stmt.dir, () => db.backup(dir));
+      return done({
+        rows: [{ directory: dir, collections: r.collections, items: r.items, bytes: r.bytes }],
+        count: r.items,
+        message: `backed up ${r.collections} collection${r.collections === 1 ? "" : "s"} (${r.items} items) to ${dir}`,
+      });
+    }
     case "vacuum": {
       const c = collectionOf(db, stmt.collection);
       const r = c.vacuum(progress && ((d, t) => progress("VACUUM", d, t)));

@@ -84,6 +84,7 @@ export const K = {
   TO: keyword("to"),
   CHECKPOINT: keyword("checkpoint"),
   VACUUM: keyword("vacuum"),
+  BACKUP: keyword("backup"),
   // operators and literals: never names
   NOT: keyword("not", false),
   AND: keyword("and", false),

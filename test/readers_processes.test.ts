@@ -10,17 +10,21 @@ setDefaultTimeout(120_000);
 const WRITER = path.join(import.meta.dir, "fixtures", "rw_writer.ts");
 const READER = path.join(import.meta.dir, "fixtures", "rw_reader.ts");
 
-type Child = ReturnType<typeof Bun.spawn<{ stdout: "pipe"; stderr: "pipe" }>> & { out: () => string };
+interface Child {
+  readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /** What it printed so far. */
+  out(): string;
+}
 
 /** Spawn a child and collect its stdout as it comes; resolves once it printed READY. */
 async function spawn(args: string[]): Promise<Child> {
-  const child = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe" }) as Child;
+  const proc = Bun.spawn([process.execPath, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   let out = "";
-  const reader = child.stdout.getReader();
+  const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
-  let ready: () => void;
+  let ready = () => {};
   const isReady = new Promise<void>((r) => (ready = r));
-  (async () => {
+  void (async () => {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -29,9 +33,8 @@ async function spawn(args: string[]): Promise<Child> {
     }
     ready();
   })();
-  child.out = () => out;
   await isReady;
-  return child;
+  return { proc, out: () => out };
 }
 
 describe("one writer, many reader processes", () => {
@@ -51,21 +54,21 @@ describe("one writer, many reader processes", () => {
     while (Date.now() - started < 18_000) {
       const writer = await spawn([WRITER, dir, String(run), String(1 + run)]);
       await Bun.sleep(400 + Math.floor(r() * 2500));
-      writer.kill("SIGKILL");
-      await writer.exited;
-      expect(writer.signalCode).toBe("SIGKILL");
+      writer.proc.kill("SIGKILL");
+      await writer.proc.exited;
+      expect(writer.proc.signalCode).toBe("SIGKILL");
       kills++;
       // only whole lines are acknowledgements
       for (const line of writer.out().split("\n")) if (/^ACK r\d+b\d+ \d+$/.test(line)) acked.push(line.slice(4));
       run++;
-      for (const rd of readers) expect(rd.exitCode).toBeNull(); // readers keep working through every kill
+      for (const rd of readers) expect(rd.proc.exitCode).toBeNull(); // readers keep working through every kill
     }
     expect(kills).toBeGreaterThan(3);
     expect(acked.length).toBeGreaterThan(20);
     fs.writeFileSync(done, acked.join("\n") + "\n");
-    const codes = await Promise.all(readers.map((rd) => rd.exited));
+    const codes = await Promise.all(readers.map((rd) => rd.proc.exited));
     for (const rd of readers) {
-      const err = await new Response(rd.stderr).text();
+      const err = await new Response(rd.proc.stderr).text();
       expect(err).toBe("");
       expect(rd.out()).toMatch(/OK \d+ \d+/);
     }
@@ -97,8 +100,8 @@ describe("one writer, many reader processes", () => {
     db.checkpoint();
     const live = fs.readdirSync(dir);
     for (const f of before) expect(live).toContain(f); // still pinned by the live reader
-    reader.kill("SIGKILL");
-    await reader.exited;
+    reader.proc.kill("SIGKILL");
+    await reader.proc.exited;
     c.insert("q", vecFor("q", 0));
     db.checkpoint();
     const after = fs.readdirSync(dir);
@@ -120,8 +123,8 @@ describe("one writer, many reader processes", () => {
       Object.fromEntries(d.listCollections().map((n) => [n, [...d.collection(n)].map((it) => [it.id, [...it.vector], it.payload])]));
     const { state, result } = r.withView(() => ({ state: dump(r), result: r.backup(target) }));
     await Bun.sleep(300);
-    writer.kill("SIGKILL");
-    await writer.exited;
+    writer.proc.kill("SIGKILL");
+    await writer.proc.exited;
     expect(result.items).toBeGreaterThan(0);
     using copy = open(target);
     expect(dump(copy)).toEqual(state);

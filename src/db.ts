@@ -564,13 +564,19 @@ export class Database implements CollectionHost, Disposable {
   private switchTo(m: Manifest, force: boolean): void {
     // Phase 1: read and verify every changed snapshot and open its vectors (may fail: nothing changed yet).
     const loads: { mc: ManifestCollection; config: CollectionConfig; file: VectorFile; store: VectorStore; reader: ByteReader }[] = [];
+    // Caught up with the checkpoint: a collection still on the same vector file already holds
+    // exactly what its new snapshot holds (same rows, same row numbers), so it is kept as it is.
+    const caughtUp = !force && this.lsn === m.checkpointLsn;
+    const kept: { entry: Entry; snapshot: string }[] = [];
     try {
       for (const mc of m.collections) {
         const old = this.entries.get(mc.name);
-        const unchanged =
-          old !== undefined && old.file !== null && old.saved !== null && old.saved.snapshot === mc.snapshot &&
-          path.basename(old.file.path) === mc.vectors && old.saved.version === old.collection.version;
-        if (unchanged && !force) continue;
+        const sameFiles = old !== undefined && old.file !== null && path.basename(old.file.path) === mc.vectors;
+        const unchanged = sameFiles && old.saved !== null && old.saved.snapshot === mc.snapshot && old.saved.version === old.collection.version;
+        if (!force && (unchanged || (caughtUp && sameFiles))) {
+          kept.push({ entry: old!, snapshot: mc.snapshot });
+          continue;
+        }
         const config = resolveConfig(mc.config);
         const { reader, rows } = this.readSnapshot(mc);
         const file = VectorFile.open(this.file(mc.vectors), config.dimension, false, true);
@@ -605,6 +611,7 @@ export class Database implements CollectionHost, Disposable {
         throw errors.corrupt(this.file(mc.snapshot), (e as Error).message);
       }
     }
+    for (const { entry, snapshot } of kept) entry.saved = { version: entry.collection.version, snapshot };
     this.generation = m.generation;
     this.checkpointLsn = m.checkpointLsn;
     this.lsn = m.checkpointLsn;

@@ -62,18 +62,27 @@ export class ReaderRegistration {
   private released = false;
   private constructor(readonly file: string) {}
 
+  /** False when the directory cannot be written (read-only media, another user's files): nothing is pinned then. */
+  private enabled = true;
+
   static register(dir: string): ReaderRegistration {
     const rdir = path.join(dir, READERS_DIR);
-    io(`creating ${rdir}`, () => vfs.mkdirp(rdir));
     const name = `${process.pid}.${processStartTime(process.pid) ?? "0"}.${++handleCounter}`;
     const reg = new ReaderRegistration(path.join(rdir, name));
-    reg.pin([]);
+    try {
+      vfs.mkdirp(rdir);
+      reg.pin([]);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? ((e as { cause?: { code?: string } }).cause?.code);
+      if (code !== "EACCES" && code !== "EROFS" && code !== "EPERM") throw errors.io(`registering a reader in ${rdir}`, e);
+      reg.enabled = false; // no writer can change a database it cannot write either
+    }
     return reg;
   }
 
   /** Replace the set of pinned files (atomically: a writer sees the old set or the new one). */
   pin(files: Iterable<string>): void {
-    if (this.released) return;
+    if (this.released || !this.enabled) return;
     const text = `${process.pid} ${processStartTime(process.pid) ?? ""}\n${[...files].join("\n")}\n`;
     const tmp = `${this.file}.tmp`;
     io(`registering reader ${this.file}`, () => {
@@ -90,6 +99,7 @@ export class ReaderRegistration {
   release(): void {
     if (this.released) return;
     this.released = true;
+    if (!this.enabled) return;
     try {
       vfs.unlink(this.file);
     } catch {

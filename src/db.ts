@@ -733,6 +733,12 @@ export class Database implements CollectionHost, Disposable {
         this.replaying = false;
       }
       if (this.recovery.replayedRecords > 0) this.checkpoint();
+      else if (wal.salt !== this.generation >>> 0) {
+        // Killed between a checkpoint's manifest switch and its log reset: every record here is
+        // covered by the manifest. Stamp the log now, before anything is appended to it, so that
+        // readers still on the older generation move to the manifest's files first.
+        wal.reset(this.generation);
+      }
     } catch (e) {
       this.wal?.close();
       for (const en of this.entries.values()) en.file?.close();

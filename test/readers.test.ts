@@ -102,6 +102,29 @@ describe("read-only handles in one process", () => {
     }
   });
 
+  test("a writer killed between a checkpoint's manifest switch and its log reset leaves readers consistent", () => {
+    const dir = tempDir();
+    const wal = path.join(dir, "wal.log");
+    const w = open(dir);
+    const c = w.createCollection("pts", { dimension: 8, storage: "mmap" });
+    c.insertMany(Array.from({ length: 10 }, (_, i) => ({ id: `a${i}`, vector: vec(i) })));
+    w.checkpoint();
+    c.insertMany(Array.from({ length: 5 }, (_, i) => ({ id: `b${i}`, vector: vec(50 + i) })));
+    c.delete("a0");
+    using r = open(dir, { readonly: true });
+    expect(r.collection("pts").count()).toBe(14); // the reader is at the end of the log
+    const logged = fs.readFileSync(wal);
+    c.vacuum(); // new vector file, new manifest, then the log is reset
+    w.close();
+    fs.writeFileSync(wal, logged); // as if killed after the manifest switch, before the reset
+    using w2 = open(dir);
+    w2.collection("pts").insert("c0", vec(99), { after: true });
+    const rc = r.collection("pts");
+    expect(rc.count()).toBe(15);
+    expect(rc.get("c0")!.vector).toEqual(vec(99));
+    for (const item of w2.collection("pts")) expect(rc.get(item.id)!.vector).toEqual(item.vector);
+  });
+
   test("a torn record at the end of the log is never visible", () => {
     const dir = tempDir();
     using w = open(dir);

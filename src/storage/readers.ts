@@ -16,8 +16,11 @@
  * 2. The write-ahead log is appended to in place and read with pread only
  *    (never mapped). Its header carries a salt, the manifest generation it
  *    follows. A checkpoint writes the new manifest, then stamps the new salt
- *    into the log header, then cuts the log back to its header. LSNs are
- *    consecutive. A reader remembers (generation, salt, offset, LSN):
+ *    into the log header, then cuts the log back to its header. A writer that
+ *    opens a log whose salt is not its manifest's generation (its predecessor
+ *    was killed between those two steps) stamps it before appending anything:
+ *    records always build on the files of the generation the salt names.
+ *    LSNs are consecutive. A reader remembers (generation, salt, offset, LSN):
  *      - same salt, same size: nothing new (two syscalls, the cheap check);
  *      - same salt, bigger: parse records from its offset and apply each whole,
  *        checksummed record whose LSN is exactly LSN + 1 (a torn tail or a
@@ -146,18 +149,6 @@ export function pinnedFiles(dir: string): Set<string> {
     for (let i = 1; i < lines.length; i++) if (lines[i]) pinned.add(lines[i]!);
   }
   return pinned;
-}
-
-/** Live reader registrations of `dir` (for tests and tools). */
-export function liveReaders(dir: string): number {
-  const rdir = path.join(dir, READERS_DIR);
-  if (!vfs.exists(rdir)) return 0;
-  let n = 0;
-  for (const name of vfs.readdir(rdir)) {
-    const m = /^(\d+)\.(\d*)\.\d+$/.exec(name);
-    if (m && isAlive(Number(m[1]), m[2] || undefined)) n++;
-  }
-  return n;
 }
 
 /** What a reader found in the log since its last look. */

@@ -100,15 +100,23 @@ export class WriteAheadLog {
   private fd: number;
   private size: number;
   private unsynced = false;
+  private headerSalt: number;
 
   private constructor(
     readonly path: string,
     fd: number,
     size: number,
     readonly durability: Durability,
+    salt: number,
   ) {
     this.fd = fd;
     this.size = size;
+    this.headerSalt = salt;
+  }
+
+  /** The salt in the log's header. */
+  get salt(): number {
+    return this.headerSalt;
   }
 
   /** Open (creating if missing, with header salt `salt`), recover the records, and cut any torn tail. */
@@ -133,7 +141,7 @@ export class WriteAheadLog {
         });
       }
       return {
-        wal: new WriteAheadLog(path, fd, size, durability),
+        wal: new WriteAheadLog(path, fd, size, durability, goodEnd === 0 ? salt >>> 0 : (walSalt(bytes) ?? 0)),
         recovery: { records, discardedBytes: bytes.length > WAL_HEADER_BYTES ? bytes.length - Math.max(goodEnd, WAL_HEADER_BYTES) : 0 },
       };
     } catch (e) {
@@ -188,6 +196,7 @@ export class WriteAheadLog {
       vfs.fdatasync(this.fd);
     });
     this.size = WAL_HEADER_BYTES;
+    this.headerSalt = salt >>> 0;
     this.unsynced = false;
   }
 

@@ -1,9 +1,11 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open } from "../src/index";
 import { readManifestFile, writeManifestFile } from "../src/storage/snapshot";
 import { expectCode, tempDir } from "./helpers";
+
+setDefaultTimeout(60_000);
 
 describe("collection names match case-insensitively and keep their case", () => {
   test("lookups ignore case; SHOW and DESCRIBE keep the created case; Docs beside docs is COLLECTION_EXISTS", () => {

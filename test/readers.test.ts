@@ -1,4 +1,4 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open, type Database } from "../src/index";
@@ -13,6 +13,8 @@ function vec(i: number, d = 8): Float32Array {
 function ids(db: Database, name: string): string[] {
   return [...db.collection(name).keys()].sort();
 }
+
+setDefaultTimeout(60_000);
 
 describe("read-only handles in one process", () => {
   for (const storage of ["memory", "mmap"] as const) {

@@ -14,6 +14,8 @@ interface Child {
   readonly proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   /** What it printed so far. */
   out(): string;
+  /** Resolves when its stdout is closed and read to the end. */
+  readonly drained: Promise<void>;
 }
 
 /** Spawn a child and collect its stdout as it comes; resolves once it printed READY. */
@@ -24,17 +26,17 @@ async function spawn(args: string[]): Promise<Child> {
   const decoder = new TextDecoder();
   let ready = () => {};
   const isReady = new Promise<void>((r) => (ready = r));
-  void (async () => {
+  const drained = (async () => {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       out += decoder.decode(value);
-      if (out.includes("READY\n")) ready();
+      if (/(^|\n)READY[^\n]*\n/.test(out)) ready();
     }
     ready();
   })();
   await isReady;
-  return { proc, out: () => out };
+  return { proc, out: () => out, drained };
 }
 
 describe("one writer, many reader processes", () => {
@@ -51,24 +53,35 @@ describe("one writer, many reader processes", () => {
     const started = Date.now();
     let run = 0;
     let kills = 0;
+    const history: string[] = []; // the writers' maintenance steps, to explain a reader's failure
     while (Date.now() - started < 18_000) {
       const writer = await spawn([WRITER, dir, String(run), String(1 + run)]);
       await Bun.sleep(400 + Math.floor(r() * 2500));
       writer.proc.kill("SIGKILL");
       await writer.proc.exited;
+      await writer.drained;
       expect(writer.proc.signalCode).toBe("SIGKILL");
       kills++;
       // only whole lines are acknowledgements
-      for (const line of writer.out().split("\n")) if (/^ACK r\d+b\d+ \d+$/.test(line)) acked.push(line.slice(4));
+      // only whole lines are acknowledgements: a line cut by the kill is not
+      const out = writer.out();
+      history.push(...out.split("\n").filter((l) => !l.startsWith("ACK ")).map((l) => `run ${run}: ${l}`), `run ${run}: killed`);
+      for (const line of out.slice(0, out.lastIndexOf("\n") + 1).split("\n")) if (/^ACK r\d+b\d+ \d+$/.test(line)) acked.push(line.slice(4));
+      // from now on every check a reader starts must see all of these (atomic replace: never a half-written list)
+      fs.writeFileSync(`${done}.acked.tmp`, acked.join("\n") + "\n");
+      fs.renameSync(`${done}.acked.tmp`, `${done}.acked`);
       run++;
       // readers keep working through every kill
       for (const rd of readers) {
-        if (rd.proc.exitCode !== null) throw new Error(`a reader exited (${rd.proc.exitCode}): ${await new Response(rd.proc.stderr).text()}`);
+        if (rd.proc.exitCode !== null) {
+          throw new Error(`a reader exited (${rd.proc.exitCode}): ${await new Response(rd.proc.stderr).text()}\nwriters did:\n${history.slice(-15).join("\n")}`);
+        }
       }
     }
     expect(kills).toBeGreaterThan(3);
     expect(acked.length).toBeGreaterThan(20);
-    fs.writeFileSync(done, acked.join("\n") + "\n");
+    fs.writeFileSync(`${done}.tmp`, acked.join("\n") + "\n");
+    fs.renameSync(`${done}.tmp`, done); // the readers poll for it: never let them see half of it
     const codes = await Promise.all(readers.map((rd) => rd.proc.exited));
     for (const rd of readers) {
       const err = await new Response(rd.proc.stderr).text();

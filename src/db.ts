@@ -501,7 +501,8 @@ export class Database implements CollectionHost, Disposable {
         this.followSalt = salt;
         this.followOffset = WAL_HEADER_BYTES;
       }
-      const r = follower.read(this.followOffset, size, this.lsn);
+      const r = follower.read(this.followOffset, size, this.lsn, salt);
+      if (r.stale) continue; // a checkpoint emptied the log as it was read: look again
       this.replaying = true;
       try {
         for (const rec of r.records) {

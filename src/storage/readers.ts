@@ -23,8 +23,10 @@
  *    LSNs are consecutive. A reader remembers (generation, salt, offset, LSN):
  *      - same salt, same size: nothing new (two syscalls, the cheap check);
  *      - same salt, bigger: parse records from its offset and apply each whole,
- *        checksummed record whose LSN is exactly LSN + 1 (a torn tail or a
- *        record of a refilled log fails that test and is left for later);
+ *        checksummed record whose LSN is exactly LSN + 1 (a torn tail fails
+ *        that test and is left for later), provided the header still has the
+ *        same salt once the bytes are read (else they may be a refilled log's,
+ *        built on newer files: they are dropped and the reader looks again);
  *      - new salt: the writer checkpointed. Move to the newest manifest
  *        (collections whose snapshot file did not change are kept as they are;
  *        changed ones are reloaded, mmap vectors by mapping, no vector read),
@@ -159,6 +161,8 @@ export interface FollowResult {
   readonly end: number;
   /** A whole record with an LSN past the next one: this reader missed records and must reload. */
   readonly gap: boolean;
+  /** The log was emptied while it was being read: the bytes may be the next log's; nothing was taken. */
+  readonly stale: boolean;
 }
 
 /** Read-only access to a write-ahead log that another handle is appending to. */
@@ -187,11 +191,20 @@ export class WalFollower {
     });
   }
 
-  /** Whole, checksummed records in [from, to) that come after `lastLsn`. */
-  read(from: number, to: number, lastLsn: number): FollowResult {
+  /**
+   * Whole, checksummed records in [from, to) that come after `lastLsn`, from the
+   * log whose header salt is `salt`: if the salt has changed by the time the
+   * bytes are read, they may belong to the next log (built on newer files), so
+   * none is taken (`stale`).
+   */
+  read(from: number, to: number, lastLsn: number, salt: number): FollowResult {
     const records: WalRecord[] = [];
-    if (to <= from || !this.ensureOpen()) return { records, end: from, gap: false };
+    if (to <= from || !this.ensureOpen()) return { records, end: from, gap: false, stale: false };
     const bytes = io(`reading ${this.path}`, () => readAt(this.fd, to - from, from));
+    // The salt changes before a reset cuts the log and before anything new is written:
+    // the same salt after the read means every byte read belongs to that log.
+    const after = io(`reading ${this.path}`, () => walSalt(readAt(this.fd, WAL_HEADER_BYTES, 0)));
+    if (after !== salt) return { records, end: from, gap: false, stale: true };
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let pos = 0;
     let last = lastLsn;
@@ -200,14 +213,14 @@ export class WalFollower {
       if (len > MAX_RECORD_BYTES || pos + RECORD_HEADER_BYTES + len > bytes.length) break;
       if (crc32(bytes.subarray(pos + 8, pos + RECORD_HEADER_BYTES + len)) !== view.getUint32(pos + 4, true)) break;
       const lsn = view.getFloat64(pos + 8, true);
-      if (lsn > last + 1) return { records, end: from + pos, gap: true };
+      if (lsn > last + 1) return { records, end: from + pos, gap: true, stale: false };
       if (lsn === last + 1) {
         records.push({ lsn, payload: bytes.slice(pos + RECORD_HEADER_BYTES, pos + RECORD_HEADER_BYTES + len) });
         last = lsn;
       }
       pos += RECORD_HEADER_BYTES + len;
     }
-    return { records, end: from + pos, gap: false };
+    return { records, end: from + pos, gap: false, stale: false };
   }
 
   close(): void {

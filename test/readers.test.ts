@@ -2,6 +2,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open, type Database } from "../src/index";
+import { setFaultHook } from "../src/storage/fs";
 import { expectCode, tempDir } from "./helpers";
 
 function vec(i: number, d = 8): Float32Array {
@@ -125,6 +126,50 @@ describe("read-only handles in one process", () => {
     expect(rc.count()).toBe(15);
     expect(rc.get("c0")!.vector).toEqual(vec(99));
     for (const item of w2.collection("pts")) expect(rc.get(item.id)!.vector).toEqual(item.vector);
+  });
+
+  test("checkpoints between a reader's look at the log and its read of the records never put records on older files", () => {
+    const dir = tempDir();
+    using w = open(dir);
+    const c = w.createCollection("pts", { dimension: 8, storage: "mmap" });
+    c.insert("x0", vec(0));
+    w.checkpoint();
+    using r = open(dir, { readonly: true });
+    expect(r.collection("pts").count()).toBe(1);
+    c.insert("x1", vec(1));
+    w.checkpoint();
+    c.insert("aa", vec(2)); // the log the reader will look at holds this record
+    // Interleave the writer into the reader's refresh, where only a scheduler would otherwise put it:
+    // a checkpoint as the reader reads the manifest, then a vacuum (a checkpoint without new records,
+    // onto a new vector file) and the next record (the same size, at the start of the emptied log)
+    // just before the reader reads the records it saw.
+    let step = 0;
+    let busy = false;
+    setFaultHook((op, file, length) => {
+      if (busy) return;
+      busy = true;
+      try {
+        if (step === 0 && op === "readFile" && file.endsWith("MANIFEST")) {
+          step = 1;
+          w.checkpoint();
+        } else if (step === 1 && op === "read" && file.endsWith("wal.log") && length !== 16) {
+          step = 2;
+          c.vacuum();
+          c.insert("bb", vec(3));
+        }
+      } finally {
+        busy = false;
+      }
+    });
+    try {
+      r.refresh();
+    } finally {
+      setFaultHook(null);
+    }
+    expect(step).toBe(2);
+    const rc = r.collection("pts");
+    expect(rc.count()).toBe(4);
+    for (const item of c) expect(rc.get(item.id)!.vector).toEqual(item.vector);
   });
 
   test("a torn record at the end of the log is never visible", () => {

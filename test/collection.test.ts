@@ -203,5 +203,5 @@ describe("random operations against a model", () => {
     c = db.collection("v");
     check();
     db.close();
-  });
+  }, 60_000); // 1,500 durable writes with a checkpoint every 4 KiB of log: seconds of fsyncs on a busy machine
 });

@@ -848,7 +848,8 @@ export class Database implements CollectionHost, Disposable {
 
 /**
  * Open a database. `open()` or `open(":memory:")` is in memory; `open(dir)`
- * opens (creating if missing) a database directory and recovers it.
+ * opens (creating if missing) a database directory and recovers it;
+ * `open(dir, { readonly: true })` reads an existing one beside its writer.
  */
 export function open(path?: string, options: OpenOptions = {}): Database {
   if (path === undefined || path === ":memory:") return new Database(null, options);

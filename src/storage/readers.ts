@@ -27,10 +27,14 @@
  *        that test and is left for later), provided the header still has the
  *        same salt once the bytes are read (else they may be a refilled log's,
  *        built on newer files: they are dropped and the reader looks again);
- *      - new salt: the writer checkpointed. Move to the newest manifest
- *        (collections whose snapshot file did not change are kept as they are;
- *        changed ones are reloaded, mmap vectors by mapping, no vector read),
- *        then read the log from its start, skipping LSNs already covered.
+ *      - new salt: the writer checkpointed. Move to the newest manifest. A
+ *        collection is kept as it is if its snapshot did not change, or if it
+ *        is still on the same vector file and this reader had every record up
+ *        to the checkpoint (its state is then exactly the snapshot's); others
+ *        are reloaded from their snapshot (mmap vectors by mapping, no vector
+ *        read). Then read the log from its start, skipping LSNs already covered;
+ *      - a whole record with an LSN past LSN + 1: records this reader never saw
+ *        were cut by a reset; reload everything from the newest manifest.
  *    So a reader always holds exactly a prefix of the committed history: a
  *    batch is one record, and a record is applied whole or not at all.
  *

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /**
- * vqlite [DB] [-c TEXT]... [-f FILE]... [--json | --table | --csv] [--continue]
+ * vqlite [DB] [--readonly] [-c TEXT]... [-f FILE]... [--json | --table | --csv] [--continue]
  *
  * DB is a database directory (default ./vqlite.db, created on first write) or
  * :memory:. With -c/-f, or with statements piped on standard input, runs them
@@ -14,8 +14,9 @@ import { EXPORT_USAGE, runExport } from "./export";
 import type { OutputMode } from "./format";
 import { readText, ShellSession } from "./session";
 
-const USAGE = `usage: vqlite [DB] [-c TEXT]... [-f FILE]... [--json | --table | --csv] [--continue]
+const USAGE = `usage: vqlite [DB] [--readonly] [-c TEXT]... [-f FILE]... [--json | --table | --csv] [--continue]
   DB          database directory (default ./vqlite.db, created on first write) or :memory:
+  --readonly  open DB read-only, beside a writer (a DB held by a writer opens read-only anyway)
   -c TEXT     run TEXT (repeatable)
   -f FILE     run the statements in FILE (repeatable)
   --json      one JSON object per statement per line
@@ -29,10 +30,11 @@ interface Args {
   scripts: { text?: string; file?: string }[];
   mode: OutputMode;
   keepGoing: boolean;
+  readonly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { db: "./vqlite.db", scripts: [], mode: "table", keepGoing: false };
+  const args: Args = { db: "./vqlite.db", scripts: [], mode: "table", keepGoing: false, readonly: false };
   let dbSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -47,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === "--table") args.mode = "table";
     else if (a === "--csv") args.mode = "csv";
     else if (a === "--continue") args.keepGoing = true;
+    else if (a === "--readonly") args.readonly = true;
     else if (a === "-h" || a === "--help") {
       console.log(USAGE);
       process.exit(0);
@@ -138,6 +141,7 @@ async function main(): Promise<number> {
   const interactive = args.scripts.length === 0 && process.stdin.isTTY === true;
   const session = new ShellSession({
     db: args.db,
+    readonly: args.readonly,
     mode: args.mode,
     out: (t) => process.stdout.write(`${t}\n`),
     err: (t) => process.stderr.write(`${t}\n`),

@@ -21,9 +21,11 @@ export interface SessionOptions {
   readonly err: (text: string) => void;
   /** Draw progress for long work (only on a terminal, never in JSON mode). */
   readonly progress?: (label: string, done: number, total: number) => void;
+  /** Open the database read-only (it must exist). */
+  readonly readonly?: boolean;
 }
 
-const READ_ONLY = new Set(["showCollections", "describe", "select", "search"]);
+const READ_ONLY = new Set(["showCollections", "describe", "select", "search", "backup", "copyTo"]);
 
 export const HELP = `Statements end with ';'. Meta-commands:
   .help                 this text
@@ -32,7 +34,8 @@ export const HELP = `Statements end with ';'. Meta-commands:
   .timer on|off         print the time each statement took
   .mode table|json|csv  output format
   .read FILE            run the statements in FILE
-  .open DB              open another database (a directory, or :memory:)
+  .open [--readonly] DB open another database (a directory, or :memory:)
+  .backup DIR           write a consistent copy of the database into DIR (new or empty)
   .quit                 leave (Ctrl-D too); Ctrl-C abandons the current input
 See docs/VQL.md for the language.`;
 
@@ -41,6 +44,7 @@ export class ShellSession {
   timer = false;
   private buffer = "";
   private dbPath: string;
+  private readOnly: boolean;
   private database: Database | null = null;
   private scratch: Database | null = null;
   exitRequested = false;
@@ -52,6 +56,7 @@ export class ShellSession {
   constructor(private readonly options: SessionOptions) {
     this.mode = options.mode ?? "table";
     this.dbPath = options.db;
+    this.readOnly = options.readonly === true;
   }
 
   get prompt(): string {
@@ -65,8 +70,19 @@ export class ShellSession {
   /** The database, opened (and created) on first need. */
   private db(forWrite: boolean): Database {
     if (this.database) return this.database;
+    if (this.readOnly) {
+      this.database = open(this.dbPath, { readonly: true });
+      return this.database;
+    }
     if (this.dbPath === ":memory:" || forWrite || fs.existsSync(this.dbPath)) {
-      this.database = open(this.dbPath);
+      try {
+        this.database = open(this.dbPath);
+      } catch (e) {
+        if (!(e instanceof VqliteError) || e.code !== "DATABASE_LOCKED") throw e;
+        // another process writes it: read beside it instead of failing
+        this.database = open(this.dbPath, { readonly: true });
+        this.options.err(`note: ${e.message.replace(/^database is locked: /, "")}; opened read-only`);
+      }
       this.scratch?.close();
       this.scratch = null;
       return this.database;
@@ -253,12 +269,22 @@ export class ShellSession {
           this.runScript(text, arg, false);
           break;
         }
-        case ".open":
-          if (!arg) throw new VqliteError("INVALID_ARGUMENT", "usage: .open DB");
+        case ".open": {
+          const readonly = args[0] === "--readonly";
+          const target = (readonly ? args.slice(1) : args).join(" ");
+          if (!target) throw new VqliteError("INVALID_ARGUMENT", "usage: .open [--readonly] DB");
           this.close();
-          this.dbPath = arg;
+          this.dbPath = target;
+          this.readOnly = readonly;
           this.db(false);
           break;
+        }
+        case ".backup": {
+          if (!arg) throw new VqliteError("INVALID_ARGUMENT", "usage: .backup DIR");
+          const r = this.db(false).backup(path.resolve(arg));
+          this.options.out(`backed up ${r.collections} collection${r.collections === 1 ? "" : "s"} (${r.items} items) to ${arg}`);
+          break;
+        }
         default:
           throw new VqliteError("INVALID_ARGUMENT", `unknown command ${cmd}: try .help`);
       }
@@ -271,7 +297,7 @@ export class ShellSession {
   complete(line: string): [string[], string] {
     const word = /[A-Za-z_][A-Za-z0-9_]*$/.exec(line)?.[0] ?? "";
     if (line.trimStart().startsWith(".") && !line.includes(" ")) {
-      const metas = [".help", ".collections", ".schema", ".timer", ".mode", ".read", ".open", ".quit"];
+      const metas = [".help", ".collections", ".schema", ".timer", ".mode", ".read", ".open", ".backup", ".quit"];
       return [metas.filter((m) => m.startsWith(line.trim())), line.trim()];
     }
     if (word === "") return [[], word];

@@ -3,14 +3,19 @@
  * a write-ahead log, snapshots and vector files.
  *
  * Directory layout:
- *   LOCK                 pid of the process that has it open
+ *   LOCK                 pid of the process that has it open for writing
  *   MANIFEST             checkpoint generation, LSN, and the collections' files
- *   wal.log              write-ahead log since the last checkpoint
- *   NAME.LSN.vec         a collection's vector file, created by the log record LSN
- *   NAME.LSN.gGEN.vec    a vector file written by vacuum or ALTER … SET STORAGE at LSN,
+ *   wal.log              write-ahead log since the last checkpoint (header salt: the generation)
+ *   name.LSN.vec         a collection's vector file, created by the log record LSN
+ *   name.LSN.gGEN.vec    a vector file written by vacuum or ALTER … SET STORAGE at LSN,
  *                        first referenced by the manifest of checkpoint GEN
- *   NAME.GEN.snap        a collection's ids, payloads, tombstones and index at checkpoint GEN
+ *   name.GEN.snap        a collection's ids, payloads, tombstones and index at checkpoint GEN
+ *   name.TAG.rows/.ridx/.hidx  an mmap collection's row files (ids, payloads, sparse vectors)
+ *   readers/             one file per read-only handle: the files it pins
+ * New files use the lower-cased collection name (names match case-insensitively,
+ * so two live collections never share a file name on a case-insensitive file system).
  *
+ * Read-only handles follow the writer as described in storage/readers.ts.
  * The query executor imports this module's Database as a type only; this
  * module imports the executor to run VQL (no runtime cycle).
  */
@@ -22,13 +27,14 @@ import { assertNever, errors, VqliteError } from "./errors";
 import { executeScript, executeStatement, type Row, type StatementResult } from "./query/executor";
 import { parse } from "./query/parser";
 import type { Params } from "./query/values";
-import { ByteWriter } from "./storage/binary";
-import { ensureDirectory, fileExists, listDirectory, removeFile } from "./storage/files";
+import { ByteReader, ByteWriter, crc32 } from "./storage/binary";
+import { ensureDirectory, fileExists, listDirectory, removeFile, syncDirectory } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
+import { notADatabase, pinnedFiles, ReaderRegistration, WalFollower } from "./storage/readers";
 import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
-import { WriteAheadLog, type Durability } from "./storage/wal";
+import { WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
 import type { Progress } from "./ann/types";
 
 export type { Durability };
@@ -43,6 +49,22 @@ export interface OpenOptions {
   readonly durability?: Durability;
   /** Checkpoint automatically when the log grows past this many bytes (default 64 MiB). */
   readonly checkpointBytes?: number;
+  /**
+   * Open an existing database for reading only: no lock is taken, so it works
+   * beside a writer (in this or another process) and beside other readers.
+   * Every statement and collection call first catches up with the writer's
+   * commits (refresh()). Writes fail with READ_ONLY.
+   */
+  readonly readonly?: boolean;
+}
+
+export interface BackupResult {
+  readonly collections: number;
+  readonly items: number;
+  /** Bytes of vectors and snapshots written. */
+  readonly bytes: number;
+  /** The commit the copy is as of. */
+  readonly lsn: number;
 }
 
 export interface CreateCollectionOptions extends CollectionOptions {
@@ -94,6 +116,17 @@ export class Database implements CollectionHost, Disposable {
   private checkpointDue = false;
   private isClosed = false;
   readonly durability: Durability;
+  /** Opened with { readonly: true }. */
+  readonly readOnly: boolean;
+  private registration: ReaderRegistration | null = null;
+  private follower: WalFollower | null = null;
+  /** The log header salt and offset this reader has read up to (undefined: not looked yet). */
+  private followSalt: number | null | undefined = undefined;
+  private followOffset = 0;
+  /** > 0 while a statement runs: it sees one state, no refresh in between. */
+  private viewDepth = 0;
+  /** A read-only handle whose state may be partly applied: reload everything at the next look. */
+  private needReload = false;
   private readonly checkpointBytes: number;
   /** What recovery found on open: records replayed and torn-tail bytes dropped. */
   readonly recovery = { replayedRecords: 0, discardedBytes: 0 };
@@ -110,7 +143,12 @@ export class Database implements CollectionHost, Disposable {
     const cb = options.checkpointBytes ?? DEFAULT_CHECKPOINT_BYTES;
     if (!Number.isFinite(cb) || cb < 1) throw errors.invalidArgument("checkpointBytes must be a positive number");
     this.checkpointBytes = cb;
-    if (path !== null) this.openDirectory(path);
+    this.readOnly = options.readonly === true;
+    if (this.readOnly && path === null) throw errors.invalidArgument("an in-memory database cannot be opened read-only");
+    if (path !== null) {
+      if (this.readOnly) this.openReadOnly(path);
+      else this.openDirectory(path);
+    }
   }
 
   get inMemory(): boolean {
@@ -125,12 +163,14 @@ export class Database implements CollectionHost, Disposable {
 
   createCollection(name: string, options: CreateCollectionOptions): Collection {
     this.assertOpen();
+    this.view();
     validateName(name);
-    const existing = this.entries.get(name);
-    if (existing) {
-      if (options?.ifNotExists) return existing.collection;
-      throw errors.collectionExists(name);
+    const taken = this.lookup(name);
+    if (taken !== undefined) {
+      if (options?.ifNotExists) return this.entries.get(taken)!.collection;
+      throw errors.collectionExists(taken);
     }
+    if (this.readOnly) throw errors.readOnly("CREATE COLLECTION");
     const config = resolveConfig(options);
     if (config.storage === "mmap" && this.path === null) {
       throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
@@ -149,30 +189,39 @@ export class Database implements CollectionHost, Disposable {
     return entry.collection;
   }
 
+  /** A collection by name; names match case-insensitively (`PTS` finds `pts`). */
   collection(name: string): Collection {
     this.assertOpen();
-    const e = this.entries.get(name);
-    if (!e) throw errors.unknownCollection(name);
-    return e.collection;
+    this.view();
+    const key = this.lookup(name);
+    if (key === undefined) throw errors.unknownCollection(name);
+    return this.entries.get(key)!.collection;
   }
 
   hasCollection(name: string): boolean {
     this.assertOpen();
-    return this.entries.has(name);
+    this.view();
+    return this.lookup(name) !== undefined;
   }
 
+  /** Collection names as they were created, sorted. */
   listCollections(): string[] {
     this.assertOpen();
+    this.view();
     return [...this.entries.keys()].sort();
   }
 
   /** Drop a collection; returns false if it did not exist (and `ifExists` was given). */
   dropCollection(name: string, options: { ifExists?: boolean } = {}): boolean {
     this.assertOpen();
-    if (!this.entries.has(name)) {
+    this.view();
+    if (this.readOnly) throw errors.readOnly("DROP COLLECTION");
+    const key = this.lookup(name);
+    if (key === undefined) {
       if (options.ifExists) return false;
       throw errors.unknownCollection(name);
     }
+    name = key;
     this.log({ kind: "drop", name });
     this.removeEntry(name);
     this.afterCommit();
@@ -183,12 +232,36 @@ export class Database implements CollectionHost, Disposable {
 
   assertUsable(c: Collection): void {
     this.assertOpen();
+    this.view();
     if (this.entries.get(c.name)?.collection !== c) throw errors.unknownCollection(c.name);
   }
 
+  assertWritable(c: Collection): void {
+    if (this.readOnly) throw errors.readOnly(`writing to ${c.name}`);
+  }
+
   journal(c: Collection, mutations: readonly Mutation[]): void {
+    if (this.readOnly) throw errors.readOnly(`writing to ${c.name}`);
     if (this.replaying) return;
-    this.log({ kind: "batch", collection: c.name, mutations });
+    const store = c.store;
+    if (!(store instanceof MmapVectorStore)) {
+      this.log({ kind: "batch", collection: c.name, mutations });
+      return;
+    }
+    // Rows reach the mapped file before their record reaches the log: a reader
+    // that sees the record finds the rows (storage/readers.ts, rule 1).
+    const vectors: Float32Array[] = [];
+    for (const m of mutations) {
+      if (m.kind === "put") vectors.push(m.vector);
+      else if (m.kind === "update" && m.vector) vectors.push(m.vector);
+    }
+    store.writeAhead(vectors);
+    try {
+      this.log({ kind: "batch", collection: c.name, mutations });
+    } catch (e) {
+      store.cancelAhead();
+      throw e;
+    }
   }
 
   committed(_c: Collection): void {
@@ -196,12 +269,13 @@ export class Database implements CollectionHost, Disposable {
   }
 
   vacuum(c: Collection, storage: StorageKind = c.config.storage, onProgress?: Progress): VacuumResult {
+    if (this.readOnly) throw errors.readOnly(storage === c.config.storage ? "VACUUM" : "ALTER COLLECTION");
     const entry = this.entries.get(c.name)!;
     if (this.path === null) {
       if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
       return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress);
     }
-    const file = VectorFile.create(this.file(`${c.name}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
+    const file = VectorFile.create(this.file(`${c.name.toLowerCase()}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
     let result: VacuumResult;
     try {
       const target: VectorStore = storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
@@ -228,6 +302,7 @@ export class Database implements CollectionHost, Disposable {
    */
   checkpoint(): void {
     this.assertOpen();
+    if (this.readOnly) throw errors.readOnly("CHECKPOINT");
     if (this.path === null || this.wal === null) return;
     const clean = (e: Entry) => e.saved !== null && e.saved.version === e.collection.version;
     if (this.lsn === this.checkpointLsn && [...this.entries.values()].every(clean)) return;
@@ -252,7 +327,7 @@ export class Database implements CollectionHost, Disposable {
       c.flushRows(this.path, `g${gen}`);
       const w = new ByteWriter(1024);
       c.writeSnapshot(w);
-      const snapshot = `${name}.${gen}.snap`;
+      const snapshot = `${name.toLowerCase()}.${gen}.snap`;
       writeSnapshotFile(this.file(snapshot), w.finish());
       entry.saved = { version: c.version, snapshot };
       collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot, rows: c.rowFiles() });
@@ -261,7 +336,7 @@ export class Database implements CollectionHost, Disposable {
     writeManifestFile(this.file(MANIFEST), manifest);
     this.generation = gen;
     this.checkpointLsn = this.lsn;
-    this.wal.reset();
+    this.wal.reset(gen);
     this.checkpointDue = false;
     this.removeUnreferenced(manifest);
   }
@@ -276,6 +351,7 @@ export class Database implements CollectionHost, Disposable {
    */
   exec(text: string, params: Params = {}): StatementResult[] {
     this.assertOpen();
+    this.view();
     return executeScript(this, text, { params });
   }
 
@@ -284,6 +360,7 @@ export class Database implements CollectionHost, Disposable {
     this.assertOpen();
     const statements = parse(text);
     if (statements.length !== 1) throw errors.invalidArgument(`query() runs exactly one statement, got ${statements.length}: use exec() for scripts`);
+    this.view();
     return executeStatement(this, statements[0]!, { params }).rows ?? [];
   }
 
@@ -291,7 +368,7 @@ export class Database implements CollectionHost, Disposable {
     if (this.isClosed) return;
     let failure: unknown;
     try {
-      if (this.path !== null) this.checkpoint();
+      if (this.path !== null && !this.readOnly) this.checkpoint();
     } catch (e) {
       failure = e; // the log still holds every acknowledged write; recovery replays it
     }
@@ -304,6 +381,8 @@ export class Database implements CollectionHost, Disposable {
       e.file?.close();
       e.collection.closeFiles();
     }
+    this.follower?.close();
+    this.registration?.release();
     this.lock?.release();
     this.isClosed = true;
     if (failure) throw failure;
@@ -313,7 +392,275 @@ export class Database implements CollectionHost, Disposable {
     this.close();
   }
 
+  // ---- readers -----------------------------------------------------------------------------
+
+  /**
+   * Read-only handles: catch up with the writer's commits now. Statements and
+   * collection calls do this themselves (a cheap check when nothing changed);
+   * scripts call it to decide when. No-op on a writing handle.
+   */
+  refresh(): void {
+    this.assertOpen();
+    if (this.follower !== null) this.catchUp();
+  }
+
+  /** Run `fn` against one state: a read-only handle refreshes once, before it, not during it. */
+  withView<T>(fn: () => T): T {
+    this.assertOpen();
+    this.view();
+    this.viewDepth++;
+    try {
+      return fn();
+    } finally {
+      this.viewDepth--;
+    }
+  }
+
+  // ---- backup ------------------------------------------------------------------------------
+
+  /**
+   * Write a consistent copy of the database, as of the last commit, into `dir`
+   * (missing or empty): a snapshot and a compact vector file per collection and
+   * a manifest, each read back and checked against its checksum. The copy is a
+   * normal database. From a read-only handle it does not hold up the writer at all.
+   */
+  backup(dir: string): BackupResult {
+    this.assertOpen();
+    if (typeof dir !== "string" || dir.length === 0) throw errors.invalidArgument("backup needs a directory path");
+    return this.withView(() => {
+      if (this.path !== null && path.resolve(dir) === path.resolve(this.path)) throw errors.invalidArgument("cannot back up a database into itself");
+      if (fileExists(dir) && listDirectory(dir).length > 0) throw errors.invalidArgument(`backup target ${dir} is not empty`);
+      ensureDirectory(dir);
+      const gen = 1;
+      const collections: ManifestCollection[] = [];
+      const written: { vectors: string; rows: number; dimension: number; sum: number; snapshot: string }[] = [];
+      let items = 0, bytes = 0;
+      for (const [name, entry] of this.entries) {
+        const c = entry.collection;
+        const d = c.dimension, rows = c.rowCount;
+        const vectors = `${name.toLowerCase()}.0.vec`;
+        const data = c.store.data().subarray(0, rows * d);
+        const file = VectorFile.create(path.join(dir, vectors), d, Math.max(1, rows));
+        try {
+          file.writeRows(0, data);
+          file.sync(rows);
+        } finally {
+          file.close();
+        }
+        const w = new ByteWriter(1024);
+        c.writeSnapshot(w, true);
+        const snapshot = `${name.toLowerCase()}.${gen}.snap`;
+        const body = w.finish();
+        writeSnapshotFile(path.join(dir, snapshot), body);
+        written.push({ vectors, rows, dimension: d, sum: crc32(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)), snapshot });
+        collections.push({ name, config: c.config, vectors, snapshot });
+        items += c.count();
+        bytes += data.byteLength + body.length;
+      }
+      writeManifestFile(path.join(dir, MANIFEST), { format: "vqlite", version: 1, generation: gen, checkpointLsn: this.lsn, collections } satisfies Manifest);
+      // Verify: every file read back passes its own checksum, and the rows are the rows written.
+      readManifestFile(path.join(dir, MANIFEST));
+      for (const f of written) {
+        readSnapshotFile(path.join(dir, f.snapshot));
+        const vf = VectorFile.open(path.join(dir, f.vectors), f.dimension, false, true);
+        try {
+          const back = vf.readRows(0, f.rows);
+          if (vf.syncedCount !== f.rows || crc32(new Uint8Array(back.buffer)) !== f.sum) throw errors.corrupt(vf.path, "backup copy does not match what was written");
+        } finally {
+          vf.close();
+        }
+      }
+      syncDirectory(dir);
+      return { collections: collections.length, items, bytes, lsn: this.lsn };
+    });
+  }
+
   // ---- internals ---------------------------------------------------------------------------
+
+  /** The stored name a (case-insensitive) name refers to; an exact match wins (older databases may hold names differing only in case). */
+  private lookup(name: string): string | undefined {
+    if (this.entries.has(name)) return name;
+    const lower = name.toLowerCase();
+    let found: string | undefined;
+    for (const k of this.entries.keys()) {
+      if (k.toLowerCase() !== lower) continue;
+      if (found !== undefined) return undefined; // ambiguous: only the exact name will do
+      found = k;
+    }
+    return found;
+  }
+
+  private view(): void {
+    if (this.follower !== null && this.viewDepth === 0 && !this.isClosed) this.catchUp();
+  }
+
+  /** Follow the writer: see storage/readers.ts for the protocol. */
+  private catchUp(): void {
+    const follower = this.follower!;
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const { salt, size } = follower.look();
+      if (!this.needReload && salt === this.followSalt && size === this.followOffset) return;
+      if (salt === null) {
+        // no log (yet), or a header being written: the manifest is all there is
+        this.loadGeneration(this.needReload);
+        this.needReload = false;
+        this.followSalt = null;
+        this.followOffset = size;
+        return;
+      }
+      if (this.needReload || salt !== this.followSalt || size < this.followOffset) {
+        // a checkpoint emptied the log (or this is the first look): newest manifest, then the log from its start
+        this.loadGeneration(this.needReload || (salt === this.followSalt && size < this.followOffset));
+        this.needReload = false;
+        this.followSalt = salt;
+        this.followOffset = WAL_HEADER_BYTES;
+      }
+      const r = follower.read(this.followOffset, size, this.lsn, salt);
+      if (r.stale) continue; // a checkpoint emptied the log as it was read: look again
+      this.replaying = true;
+      try {
+        for (const rec of r.records) {
+          this.replay(this.decodeRecord(rec.payload, rec.lsn), rec.lsn);
+          this.lsn = rec.lsn;
+        }
+      } catch (e) {
+        this.needReload = true; // a record applied in part: start over from the manifest next time
+        throw e;
+      } finally {
+        this.replaying = false;
+      }
+      this.followOffset = r.end;
+      if (!r.gap) return;
+      this.needReload = true; // records this handle never saw are gone from the log
+    }
+  }
+
+  private decodeRecord(payload: Uint8Array, lsn: number): LogEntry {
+    try {
+      return decodeLogEntry(payload);
+    } catch (e) {
+      throw errors.corrupt(this.file(WAL_FILE), `record ${lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
+    }
+  }
+
+  /** Files this handle uses now. */
+  private usedFiles(): Set<string> {
+    const used = new Set<string>();
+    for (const e of this.entries.values()) {
+      if (e.file) used.add(path.basename(e.file.path));
+      if (e.saved) used.add(e.saved.snapshot);
+      for (const f of e.collection.rowFiles()) used.add(f);
+    }
+    return used;
+  }
+
+  /**
+   * Move a read-only handle to the newest manifest (pin, re-check, switch).
+   * Collections whose files did not change are kept as they are; `force` reloads all.
+   */
+  private loadGeneration(force: boolean): void {
+    const manifestPath = this.file(MANIFEST);
+    for (let attempt = 0; ; attempt++) {
+      const m = this.validateManifest(readManifestFile(manifestPath));
+      if (!force && m.generation === this.generation) return;
+      const files = new Set<string>();
+      for (const mc of m.collections) {
+        files.add(mc.vectors).add(mc.snapshot);
+        for (const f of mc.rows ?? []) files.add(f);
+      }
+      this.registration!.pin(new Set([...files, ...this.usedFiles()]));
+      const again = this.validateManifest(readManifestFile(manifestPath));
+      if (again.generation !== m.generation) {
+        if (attempt > 100) throw errors.io(`following ${this.path}`, new Error("the manifest keeps changing"));
+        continue;
+      }
+      this.switchTo(m, force);
+      this.registration!.pin(files);
+      return;
+    }
+  }
+
+  private switchTo(m: Manifest, force: boolean): void {
+    // Phase 1: read and verify every changed snapshot and open its vectors (may fail: nothing changed yet).
+    const loads: { mc: ManifestCollection; config: CollectionConfig; file: VectorFile; store: VectorStore; reader: ByteReader }[] = [];
+    // Caught up with the checkpoint: a collection still on the same vector file already holds
+    // exactly what its new snapshot holds (same rows, same row numbers), so it is kept as it is.
+    const caughtUp = !force && this.lsn === m.checkpointLsn;
+    const kept: { entry: Entry; snapshot: string }[] = [];
+    try {
+      for (const mc of m.collections) {
+        const old = this.entries.get(mc.name);
+        const sameFiles = old !== undefined && old.file !== null && path.basename(old.file.path) === mc.vectors;
+        const unchanged = sameFiles && old.saved !== null && old.saved.snapshot === mc.snapshot && old.saved.version === old.collection.version;
+        if (!force && (unchanged || (caughtUp && sameFiles))) {
+          kept.push({ entry: old!, snapshot: mc.snapshot });
+          continue;
+        }
+        const config = resolveConfig(mc.config);
+        const { reader, rows } = this.readSnapshot(mc);
+        const file = VectorFile.open(this.file(mc.vectors), config.dimension, false, true);
+        loads.push({ mc, config, file, reader, store: null! });
+        if (rows > file.capacity || rows > file.syncedCount) throw errors.corrupt(file.path, `snapshot expects ${rows} rows, the file holds ${file.syncedCount}`);
+        loads[loads.length - 1]!.store =
+          config.storage === "mmap" ? new MmapVectorStore(file, rows, true) : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
+      }
+    } catch (e) {
+      for (const l of loads) l.file.close();
+      throw e;
+    }
+    // Phase 2: switch.
+    const names = new Set(m.collections.map((mc) => mc.name));
+    for (const name of [...this.entries.keys()]) if (!names.has(name)) this.removeEntry(name);
+    for (const { mc, config, file, store, reader } of loads) {
+      const old = this.entries.get(mc.name);
+      try {
+        let c: Collection;
+        if (old) {
+          old.file?.close();
+          c = old.collection;
+          c.reload(config, store, reader, this.path);
+        } else {
+          c = new Collection(mc.name, config, store, this);
+          c.readSnapshot(reader, this.path);
+        }
+        this.entries.set(mc.name, { collection: c, file, saved: { version: c.version, snapshot: mc.snapshot } });
+      } catch (e) {
+        this.needReload = true;
+        if (e instanceof VqliteError) throw e;
+        throw errors.corrupt(this.file(mc.snapshot), (e as Error).message);
+      }
+    }
+    for (const { entry, snapshot } of kept) entry.saved = { version: entry.collection.version, snapshot };
+    this.generation = m.generation;
+    this.checkpointLsn = m.checkpointLsn;
+    this.lsn = m.checkpointLsn;
+  }
+
+  private readSnapshot(mc: ManifestCollection): { reader: ByteReader; rows: number } {
+    const reader = readSnapshotFile(this.file(mc.snapshot));
+    try {
+      return { reader, rows: new DataView(reader.buf.buffer, reader.buf.byteOffset).getFloat64(reader.pos, true) };
+    } catch {
+      throw errors.corrupt(this.file(mc.snapshot), "truncated");
+    }
+  }
+
+  private openReadOnly(dir: string): void {
+    if (!fileExists(this.file(MANIFEST))) throw notADatabase(dir);
+    this.registration = ReaderRegistration.register(dir);
+    this.follower = new WalFollower(this.file(WAL_FILE));
+    this.generation = -1;
+    try {
+      this.catchUp();
+    } catch (e) {
+      for (const en of this.entries.values()) en.file?.close();
+      this.entries.clear();
+      this.follower.close();
+      this.registration.release();
+      this.isClosed = true;
+      throw e;
+    }
+  }
 
   private file(name: string): string {
     return path.join(this.path!, name);
@@ -340,10 +687,12 @@ export class Database implements CollectionHost, Disposable {
   }
 
   private makeEntry(name: string, config: CollectionConfig, lsn: number): Entry {
-    if (this.path === null) {
+    // A read-only handle keeps a collection created since its manifest in RAM
+    // (the log holds every vector) until a checkpoint gives it files.
+    if (this.path === null || this.readOnly) {
       return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null, saved: null };
     }
-    const vecPath = this.file(`${name}.${lsn}.vec`);
+    const vecPath = this.file(`${name.toLowerCase()}.${lsn}.vec`);
     const file = VectorFile.create(vecPath, config.dimension, 1024);
     try {
       const store = config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(config.dimension);
@@ -368,7 +717,7 @@ export class Database implements CollectionHost, Disposable {
     const manifestPath = this.file(MANIFEST);
     const hasManifest = fileExists(manifestPath);
     if (!hasManifest) {
-      const foreign = listDirectory(dir).filter((f) => f !== "LOCK" && f !== WAL_FILE && f !== `${MANIFEST}.tmp` && !DATA_FILE.test(f));
+      const foreign = listDirectory(dir).filter((f) => f !== "LOCK" && f !== "readers" && f !== WAL_FILE && f !== `${MANIFEST}.tmp` && !DATA_FILE.test(f));
       if (foreign.length > 0) {
         throw errors.corrupt(dir, `not a vqlite database (no MANIFEST, but it holds ${foreign.slice(0, 3).join(", ")})`);
       }
@@ -383,7 +732,7 @@ export class Database implements CollectionHost, Disposable {
       this.checkpointLsn = manifest.checkpointLsn;
       for (const mc of manifest.collections) this.loadCollection(mc);
       this.removeUnreferenced(manifest);
-      const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability);
+      const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability, manifest.generation);
       this.wal = wal;
       this.recovery.discardedBytes = recovery.discardedBytes;
       this.replaying = true;
@@ -404,6 +753,12 @@ export class Database implements CollectionHost, Disposable {
         this.replaying = false;
       }
       if (this.recovery.replayedRecords > 0) this.checkpoint();
+      else if (wal.salt !== this.generation >>> 0) {
+        // Killed between a checkpoint's manifest switch and its log reset: every record here is
+        // covered by the manifest. Stamp the log now, before anything is appended to it, so that
+        // readers still on the older generation move to the manifest's files first.
+        wal.reset(this.generation);
+      }
     } catch (e) {
       this.wal?.close();
       for (const en of this.entries.values()) {
@@ -508,6 +863,8 @@ export class Database implements CollectionHost, Disposable {
       if (e.file) keep.add(path.basename(e.file.path));
       for (const f of e.collection.rowFiles()) keep.add(f);
     }
+    // Files that live read-only handles still use (storage/readers.ts, rule 3).
+    for (const f of pinnedFiles(this.path!)) keep.add(f);
     for (const f of listDirectory(this.path!)) {
       if (keep.has(f)) continue;
       if (DATA_FILE.test(f) || f === `${MANIFEST}.tmp`) removeFile(this.file(f));
@@ -517,7 +874,8 @@ export class Database implements CollectionHost, Disposable {
 
 /**
  * Open a database. `open()` or `open(":memory:")` is in memory; `open(dir)`
- * opens (creating if missing) a database directory and recovers it.
+ * opens (creating if missing) a database directory and recovers it;
+ * `open(dir, { readonly: true })` reads an existing one beside its writer.
  */
 export function open(path?: string, options: OpenOptions = {}): Database {
   if (path === undefined || path === ":memory:") return new Database(null, options);

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "CORRUPT_FILE"
   | "DATABASE_LOCKED"
   | "DATABASE_CLOSED"
+  | "READ_ONLY"
   | "IO_ERROR"
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
@@ -93,6 +94,7 @@ export const errors = {
   locked: (path: string, pid: number) =>
     new VqliteError("DATABASE_LOCKED", `database is locked: ${path} is open for writing by process ${pid}`),
   closed: () => new VqliteError("DATABASE_CLOSED", "database is closed"),
+  readOnly: (what: string) => new VqliteError("READ_ONLY", `database is open read-only: ${what} is not allowed`),
   io: (what: string, cause: unknown) => {
     const c = cause as { code?: string; message?: string } | undefined;
     const detail = c?.code ? `${c.code}` : (c?.message ?? String(cause));

@@ -56,6 +56,9 @@ describe("VQL statements parse to the expected AST", () => {
     expect(one("DESCRIBE docs")).toMatchObject({ kind: "describe", collection: { name: "docs" } });
     expect(one("DESCRIBE COLLECTION docs")).toMatchObject({ kind: "describe" });
     expect(one("CHECKPOINT")).toMatchObject({ kind: "checkpoint" });
+    expect(one("BACKUP TO 'copy.db'")).toMatchObject({ kind: "backup", dir: { kind: "literal", value: "copy.db" }, pos: { line: 1, column: 1 } });
+    expect(one("backup to $dir")).toMatchObject({ kind: "backup", dir: { kind: "param", name: "dir" } });
+    expect(syntaxError("BACKUP 'x'").message).toContain("expected TO");
     expect(one("VACUUM docs")).toMatchObject({ kind: "vacuum", collection: { name: "docs" } });
     expect(one("BUILD INDEX ON docs")).toMatchObject({ kind: "buildIndex", collection: { name: "docs" } });
     expect(one("ALTER COLLECTION docs SET STORAGE MMAP")).toMatchObject({ kind: "alterStorage", storage: "mmap" });

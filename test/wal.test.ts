@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseWal, WAL_HEADER_BYTES, WriteAheadLog, RECORD_HEADER_BYTES } from "../src/storage/wal";
+import { parseWal, WAL_HEADER_BYTES, walSalt, WriteAheadLog, RECORD_HEADER_BYTES } from "../src/storage/wal";
 import { expectCode, rng, tempDir } from "./helpers";
 
 function payloads(n: number, seed: number): Uint8Array[] {
@@ -91,13 +91,15 @@ describe("WriteAheadLog", () => {
     expectCode(() => WriteAheadLog.open(file, "full"), "CORRUPT_FILE");
   });
 
-  test("reset empties the log", () => {
+  test("reset empties the log and stamps the new salt into the header", () => {
     const file = path.join(tempDir(), "wal.log");
-    const { wal } = WriteAheadLog.open(file, "full");
+    const { wal } = WriteAheadLog.open(file, "full", 7);
+    expect(walSalt(fs.readFileSync(file))).toBe(7);
     wal.append(1, new Uint8Array([1]));
-    wal.reset();
+    wal.reset(8);
     expect(wal.byteSize).toBe(WAL_HEADER_BYTES);
     wal.close();
+    expect(walSalt(fs.readFileSync(file))).toBe(8);
     expect(WriteAheadLog.open(file, "full").recovery.records.length).toBe(0);
   });
 });

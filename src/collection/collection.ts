@@ -102,6 +102,8 @@ export interface VacuumResult {
 /** What a collection needs from the database that owns it. */
 export interface CollectionHost {
   assertUsable(c: Collection): void;
+  /** Throws READ_ONLY through a read-only database (for writes that may turn out to change nothing). */
+  assertWritable?(c: Collection): void;
   journal(c: Collection, mutations: readonly Mutation[]): void;
   /** Called after a journaled write was applied (auto-checkpoint hook). */
   committed(c: Collection): void;
@@ -296,6 +298,7 @@ export class Collection {
   /** Delete several items as one group; returns how many existed. */
   deleteMany(ids: Iterable<string>): number {
     this.host.assertUsable(this);
+    this.host.assertWritable?.(this);
     const muts: Mutation[] = [];
     const seen = new Set<string>();
     for (const id of ids) {
@@ -494,9 +497,14 @@ export class Collection {
     return meta instanceof DiskMeta ? meta.fileNames() : [];
   }
 
-  /** Snapshot body: the row table, then the index section. */
-  writeSnapshot(w: ByteWriter): void {
-    this.rows.write(w);
+  /**
+   * Snapshot body: the row table, then the index section. `selfContained`
+   * writes the rows inline even when they live in row files (for a backup,
+   * which carries no row files).
+   */
+  writeSnapshot(w: ByteWriter, selfContained = false): void {
+    if (selfContained) this.rows.writeInline(w);
+    else this.rows.write(w);
     writeIndexSection(w, this.index);
   }
 
@@ -513,6 +521,19 @@ export class Collection {
 
   /** Read from a snapshot that the next checkpoint must rewrite (an index rebuilt on open, rows converted to row files). */
   staleOnDisk = false;
+
+  /**
+   * Replace the whole state with a snapshot's (a read-only database moving to
+   * a newer checkpoint); handles to this collection stay valid.
+   */
+  reload(config: CollectionConfig, store: VectorStore, r: ByteReader, dir: string | null = null): void {
+    if (store.dimension !== config.dimension) throw errors.invalidConfig("store dimension does not match config");
+    this.currentConfig = config;
+    this.rows = new RowTable(store, config.metric);
+    this.exact = new FlatIndex(this.rows);
+    this.index = createIndex(config.index, this.rows, config.quantization);
+    this.readSnapshot(r, dir);
+  }
 
   /** Rebuild the index from scratch over the live items (for when the data drifted). */
   rebuildIndex(onProgress?: Progress): void {

@@ -206,11 +206,18 @@ export class RowTable extends LiveRows {
    * one per row), then the rows with sparse vectors.
    */
   write(w: ByteWriter): void {
-    if (this.meta instanceof DiskMeta) {
-      this.meta.write(w);
-      return;
-    }
-    const ids0 = this.meta as MemoryMeta;
+    if (this.meta instanceof DiskMeta) this.meta.write(w);
+    else this.writeInline(w);
+  }
+
+  /**
+   * The in-RAM snapshot format, whatever the backend: row count, live bitmap,
+   * norms, the live rows' ids and payload texts each as one string with
+   * per-row lengths, then the rows with sparse vectors. Self-contained (no
+   * row files), so a backup can carry it; an mmap collection read from it
+   * writes row files at its next checkpoint.
+   */
+  writeInline(w: ByteWriter): void {
     const n = this.store.length;
     const live = this.liveCount;
     const saved = this.savedArrays();
@@ -224,20 +231,21 @@ export class RowTable extends LiveRows {
     const sparseRows: number[] = [];
     let i = 0;
     for (const row of this.liveRowNumbers()) {
-      const id = ids0.ids[row]!;
+      const id = this.idOf(row);
       ids.push(id);
       idLens[i] = id.length;
       const text = this.payloadText(row);
       payloadLens[i] = text === null ? -1 : text.length;
       if (text !== null) texts.push(text);
-      if (ids0.sparse[row]) sparseRows.push(row);
+      if (this.sparseOf(row)) sparseRows.push(row);
       i++;
     }
     w.u32array(idLens).string(ids.join(""));
     w.u32array(new Uint32Array(payloadLens.buffer)).string(texts.join(""));
     w.u32(sparseRows.length);
-    for (const row of sparseRows) w.f64(row).u32array(ids0.sparse[row]!.indices).f32array(ids0.sparse[row]!.values);
+    for (const row of sparseRows) w.f64(row).u32array(this.sparseOf(row)!.indices).f32array(this.sparseOf(row)!.values);
   }
+
 
   /**
    * Restore the rows already present in the store from `write`'s output.

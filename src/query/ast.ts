@@ -132,6 +132,7 @@ export type Statement =
       readonly pos: Position;
     }
   | { readonly kind: "checkpoint"; readonly pos: Position }
+  | { readonly kind: "backup"; readonly dir: ValueNode; readonly pos: Position }
   | { readonly kind: "vacuum"; readonly collection: NameRef; readonly pos: Position };
 
 export type StatementKind = Statement["kind"];

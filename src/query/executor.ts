@@ -52,6 +52,7 @@ const NAMES: Record<Statement["kind"], string> = {
   copyTo: "COPY",
   checkpoint: "CHECKPOINT",
   vacuum: "VACUUM",
+  backup: "BACKUP",
 };
 
 export function statementName(s: Statement): string {
@@ -74,9 +75,27 @@ function ids(c: Collection, where: Parameters<typeof compileFilter>[0] | undefin
   return out;
 }
 
+/** Statements that change the database: refused up front through a read-only handle. */
+const WRITES: ReadonlySet<Statement["kind"]> = new Set<Statement["kind"]>([
+  "createCollection",
+  "dropCollection",
+  "insert",
+  "update",
+  "delete",
+  "alterStorage",
+  "buildIndex",
+  "copyFrom",
+  "checkpoint",
+  "vacuum",
+]);
+
 export function executeStatement(db: Database, stmt: Statement, options: ExecOptions = {}): StatementResult {
   // every error a statement raises carries a position: its own, or the statement's start
-  return at(stmt, () => runStatement(db, stmt, options));
+  return at(stmt, () => {
+    if (db.readOnly && WRITES.has(stmt.kind)) throw errors.readOnly(statementName(stmt));
+    // a read-only handle catches up once, so the whole statement sees one state
+    return db.withView(() => runStatement(db, stmt, options));
+  });
 }
 
 function runStatement(db: Database, stmt: Statement, options: ExecOptions): StatementResult {
@@ -243,6 +262,15 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
     case "checkpoint":
       db.checkpoint();
       return done({ message: "checkpoint done" });
+    case "backup": {
+      const dir = path.resolve(evaluateString(stmt.dir, params, "BACKUP's directory"));
+      const r = at(stmt.dir, () => db.backup(dir));
+      return done({
+        rows: [{ directory: dir, collections: r.collections, items: r.items, bytes: r.bytes }],
+        count: r.items,
+        message: `backed up ${r.collections} collection${r.collections === 1 ? "" : "s"} (${r.items} items) to ${dir}`,
+      });
+    }
     case "vacuum": {
       const c = collectionOf(db, stmt.collection);
       const r = c.vacuum(progress && ((d, t) => progress("VACUUM", d, t)));

@@ -68,6 +68,7 @@ class VqlParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.copy) },
       { ALT: () => this.SUBRULE(this.checkpoint) },
       { ALT: () => this.SUBRULE(this.vacuum) },
+      { ALT: () => this.SUBRULE(this.backup) },
     ]),
   );
 
@@ -495,6 +496,12 @@ class VqlParser extends EmbeddedActionsParser {
   });
 
   private checkpoint = this.RULE("checkpoint", (): Statement => ({ kind: "checkpoint", pos: pos(this.CONSUME(K.CHECKPOINT)) }));
+
+  private backup = this.RULE("backup", (): Statement => {
+    const start = this.CONSUME(K.BACKUP);
+    this.CONSUME(K.TO);
+    return { kind: "backup", dir: this.SUBRULE(this.value), pos: pos(start) };
+  });
 
   private vacuum = this.RULE("vacuum", (): Statement => {
     const start = this.CONSUME(K.VACUUM);

@@ -90,6 +90,7 @@ export const K = {
   EXCLUDE: keyword("exclude"),
   OVERWRITE: keyword("overwrite"),
   VACUUM: keyword("vacuum"),
+  BACKUP: keyword("backup"),
   // operators and literals: never names
   NOT: keyword("not", false),
   AND: keyword("and", false),

@@ -10,7 +10,7 @@ import { vfs } from "./fs";
 
 const heldInThisProcess = new Set<string>();
 
-function processStartTime(pid: number): string | null {
+export function processStartTime(pid: number): string | null {
   try {
     const stat = new TextDecoder().decode(vfs.readFile(`/proc/${pid}/stat`));
     // Field 22 (starttime) comes after the parenthesised command name.
@@ -21,7 +21,7 @@ function processStartTime(pid: number): string | null {
   }
 }
 
-function isAlive(pid: number, startTime: string | undefined): boolean {
+export function isAlive(pid: number, startTime: string | undefined): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {

@@ -102,16 +102,32 @@ export class VectorFile {
    * (a growth interrupted between ftruncate and the header write) is accepted and
    * its header fixed; the database's recovery path uses this, nothing else does.
    */
-  static open(path: string, expectedDimension?: number, repairGrowth = false): VectorFile {
+  static open(path: string, expectedDimension?: number, repairGrowth = false, readOnly = false): VectorFile {
     let fd: number;
     try {
-      fd = vfs.open(path, "r+");
+      fd = vfs.open(path, readOnly ? "r" : "r+");
     } catch (e) {
       throw errors.io(`opening vector file ${path}`, e);
     }
     try {
-      const size = vfs.fileSize(fd);
-      const header = decodeHeader(path, readAt(fd, 36, 0));
+      let size = vfs.fileSize(fd);
+      let header: VectorFileHeader;
+      if (readOnly) {
+        // The writer may rewrite the header (growth, sync) as we read it: retry a torn read.
+        // Header before size: a header that names a grown capacity comes after the growth itself.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            header = decodeHeader(path, readAt(fd, 36, 0));
+            break;
+          } catch (e) {
+            if (attempt >= 20) throw e;
+            Bun.sleepSync(1);
+          }
+        }
+        size = vfs.fileSize(fd);
+      } else {
+        header = decodeHeader(path, readAt(fd, 36, 0));
+      }
       if (expectedDimension !== undefined && header.dimension !== expectedDimension) {
         throw errors.corrupt(path, `dimension ${header.dimension} in file, ${expectedDimension} expected`);
       }
@@ -121,6 +137,8 @@ export class VectorFile {
         header.capacity = (size - HEADER_BYTES) / rowBytes;
         writeAll(fd, encodeHeader(header), 0);
         vfs.fdatasync(fd);
+      } else if (readOnly && size >= expected) {
+        // a writer may be growing the file right now (new size first, then the header): fine to read
       } else if (size !== expected) {
         throw errors.corrupt(path, `file size ${size} does not match header (expected ${expected} bytes)`);
       }
@@ -134,6 +152,15 @@ export class VectorFile {
 
   get rowBytes(): number {
     return this.dimension * 4;
+  }
+
+  /** Read-only handles: pick up growth done by the writer (capacity from the file size). */
+  refreshCapacity(): boolean {
+    const size = io(`reading vector file ${this.path}`, () => vfs.fileSize(this.fd));
+    const cap = Math.floor((size - HEADER_BYTES) / this.rowBytes);
+    if (cap <= this.capacity) return false;
+    this.capacity = cap;
+    return true;
   }
 
   /** Grow (doubling) so at least `rows` rows fit. Only ever grows: a mapped file is never shrunk. */
@@ -206,10 +233,17 @@ export class MmapVectorStore implements VectorStore {
   readonly kind = "mmap" as const;
   private view: Float32Array;
   private rows: number;
+  /** Rows from `rows` up to here were already written by writeAhead(): append() skips writing them again. */
+  private aheadUntil = 0;
 
+  /**
+   * With `follow`, the store belongs to a read-only handle: it never writes the
+   * file; append() takes the row the writer already put there (readers.ts).
+   */
   constructor(
     readonly file: VectorFile,
     length: number = file.syncedCount,
+    readonly follow = false,
   ) {
     if (length > file.capacity) throw errors.corrupt(file.path, `${length} rows expected, capacity is ${file.capacity}`);
     this.rows = length;
@@ -253,17 +287,51 @@ export class MmapVectorStore implements VectorStore {
   }
 
   reserve(extra: number): void {
+    if (this.follow) {
+      if (this.rows + extra > this.file.capacity && this.file.refreshCapacity()) this.view = this.file.map();
+      return;
+    }
     if (this.file.ensureCapacity(this.rows + extra)) this.view = this.file.map();
   }
 
   append(vector: Float32Array): number {
     this.reserve(1);
-    this.file.writeRows(this.rows, vector);
+    if (this.follow) {
+      if (this.rows >= this.file.capacity) throw errors.corrupt(this.file.path, `row ${this.rows} is past the end of the file`);
+      const d = this.dimension, at = this.rows * d;
+      for (let i = 0; i < d; i++) {
+        if (this.view[at + i] !== vector[i] && !(Number.isNaN(this.view[at + i]!) && Number.isNaN(vector[i]!))) {
+          throw errors.corrupt(this.file.path, `row ${this.rows} does not hold the vector its log record names`);
+        }
+      }
+      return this.rows++;
+    }
+    if (this.rows >= this.aheadUntil) this.file.writeRows(this.rows, vector);
     return this.rows++;
+  }
+
+  /**
+   * Write the rows the next appends will add, before their log record is
+   * written, so that read-only handles find a logged row in the file. Space
+   * must have been reserved. cancelAhead() if the record is not written.
+   */
+  writeAhead(vectors: readonly Float32Array[]): void {
+    if (vectors.length === 0) return;
+    this.reserve(vectors.length);
+    const d = this.dimension;
+    const all = new Float32Array(vectors.length * d);
+    for (let i = 0; i < vectors.length; i++) all.set(vectors[i]!, i * d);
+    this.file.writeRows(this.rows, all);
+    this.aheadUntil = this.rows + vectors.length;
+  }
+
+  cancelAhead(): void {
+    this.aheadUntil = 0;
   }
 
   /** Make every row durable and record the count in the header. */
   sync(): void {
+    if (this.follow) return;
     this.file.sync(this.rows);
   }
 

@@ -1,12 +1,21 @@
 /**
  * Write-ahead log.
  *
- * File: 16-byte header ("VQLWAL\0\1", u32 version, u32 reserved), then records:
+ * File: 16-byte header ("VQLWAL\0\1", u32 version, u32 salt), then records:
  *   u32 payload length | u32 CRC32 of (lsn bytes + payload) | f64 lsn | payload
  * A record is the unit of atomicity: a batch is written as one record, so it
  * commits as a group. Recovery reads records in order and stops at the first
  * one that is short, oversized or fails its checksum; that tail is cut off so
  * new records never follow garbage.
+ *
+ * The salt is the manifest generation the log follows: a checkpoint writes a
+ * new salt into the header before it cuts the log back to the header, so a
+ * reader that remembers (salt, size) can tell a log that grew from one that
+ * was emptied and refilled (see readers.ts for the whole reader protocol).
+ * The log is read with pread only, never mapped, so cutting it under a reader
+ * only makes that reader's read come back short; it is never a SIGBUS.
+ * LSNs are consecutive: a record is the next one for a reader at LSN L only if
+ * its LSN is L + 1.
  */
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
@@ -33,11 +42,19 @@ export interface WalRecovery {
   readonly discardedBytes: number;
 }
 
-function walHeader(): Uint8Array {
+function walHeader(salt: number): Uint8Array {
   const h = new Uint8Array(WAL_HEADER_BYTES);
   h.set(MAGIC, 0);
   new DataView(h.buffer).setUint32(8, VERSION, true);
+  new DataView(h.buffer).setUint32(12, salt >>> 0, true);
   return h;
+}
+
+/** The salt of a WAL image's header, or null when the header is incomplete or not a WAL's. */
+export function walSalt(bytes: Uint8Array): number | null {
+  if (bytes.length < WAL_HEADER_BYTES) return null;
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC[i]) return null;
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(12, true);
 }
 
 export function encodeRecord(lsn: number, payload: Uint8Array): Uint8Array {
@@ -83,19 +100,27 @@ export class WriteAheadLog {
   private fd: number;
   private size: number;
   private unsynced = false;
+  private headerSalt: number;
 
   private constructor(
     readonly path: string,
     fd: number,
     size: number,
     readonly durability: Durability,
+    salt: number,
   ) {
     this.fd = fd;
     this.size = size;
+    this.headerSalt = salt;
   }
 
-  /** Open (creating if missing), recover the records, and cut any torn tail. */
-  static open(path: string, durability: Durability): { wal: WriteAheadLog; recovery: WalRecovery } {
+  /** The salt in the log's header. */
+  get salt(): number {
+    return this.headerSalt;
+  }
+
+  /** Open (creating if missing, with header salt `salt`), recover the records, and cut any torn tail. */
+  static open(path: string, durability: Durability, salt = 0): { wal: WriteAheadLog; recovery: WalRecovery } {
     let bytes: Uint8Array = new Uint8Array(0);
     if (vfs.exists(path)) bytes = readFileBytes(path);
     const { records, goodEnd } = parseWal(path, bytes);
@@ -105,7 +130,7 @@ export class WriteAheadLog {
       if (goodEnd === 0) {
         io(`initialising ${path}`, () => {
           vfs.ftruncate(fd, 0);
-          writeAll(fd, walHeader(), 0);
+          writeAll(fd, walHeader(salt), 0);
           vfs.fdatasync(fd);
         });
         size = WAL_HEADER_BYTES;
@@ -116,7 +141,7 @@ export class WriteAheadLog {
         });
       }
       return {
-        wal: new WriteAheadLog(path, fd, size, durability),
+        wal: new WriteAheadLog(path, fd, size, durability, goodEnd === 0 ? salt >>> 0 : (walSalt(bytes) ?? 0)),
         recovery: { records, discardedBytes: bytes.length > WAL_HEADER_BYTES ? bytes.length - Math.max(goodEnd, WAL_HEADER_BYTES) : 0 },
       };
     } catch (e) {
@@ -159,13 +184,19 @@ export class WriteAheadLog {
     this.unsynced = false;
   }
 
-  /** Empty the log after a checkpoint made its records redundant. */
-  reset(): void {
+  /**
+   * Empty the log after a checkpoint made its records redundant. The new salt
+   * goes into the header first, then the file is cut: a reader that sees the
+   * old salt sees the old records (or a short read), never old salt + new records.
+   */
+  reset(salt: number): void {
     io(`truncating ${this.path}`, () => {
+      writeAll(this.fd, walHeader(salt), 0);
       vfs.ftruncate(this.fd, WAL_HEADER_BYTES);
       vfs.fdatasync(this.fd);
     });
     this.size = WAL_HEADER_BYTES;
+    this.headerSalt = salt >>> 0;
     this.unsynced = false;
   }
 

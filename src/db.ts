@@ -18,12 +18,13 @@ import { executeScript, executeStatement, type Row, type StatementResult } from 
 import { parse } from "./query/parser";
 import type { Params } from "./query/values";
 import { ByteWriter } from "./storage/binary";
-import { ensureDirectory, fileExists, listDirectory, removeFile } from "./storage/files";
+import { ensureDirectory, fileExists, listDirectory, readFileBytes, removeFile } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
 import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
-import { WriteAheadLog, type Durability } from "./storage/wal";
+import { parseWal, WriteAheadLog, type Durability } from "./storage/wal";
+import { WriteGate } from "./storage/write_gate";
 import type { Progress } from "./ann/types";
 
 export type { Durability };
@@ -87,6 +88,10 @@ export class Database implements CollectionHost, Disposable {
   private readonly checkpointBytes: number;
   /** What recovery found on open: records replayed and torn-tail bytes dropped. */
   readonly recovery = { replayedRecords: 0, discardedBytes: 0 };
+  /** Closed after a failed sync or WAL append, or a recovery that could not write: see write_gate.ts. */
+  private readonly gate = new WriteGate();
+  /** Opening without writing anything (recovery could not write): every store in RAM, no WAL handle. */
+  private readOnlyRecovery = false;
 
   /** Use open(). */
   constructor(
@@ -111,6 +116,11 @@ export class Database implements CollectionHost, Disposable {
     return this.isClosed;
   }
 
+  /** Why this database refuses writes until it is reopened (a failed sync or WAL append, a full disk at recovery), or null. */
+  get writeBlocked(): VqliteError | null {
+    return this.gate.blocked;
+  }
+
   // ---- catalog -----------------------------------------------------------------------------
 
   createCollection(name: string, options: CreateCollectionOptions): Collection {
@@ -121,6 +131,7 @@ export class Database implements CollectionHost, Disposable {
       if (options?.ifNotExists) return existing.collection;
       throw errors.collectionExists(name);
     }
+    this.gate.assertWritable();
     const config = resolveConfig(options);
     if (config.storage === "mmap" && this.path === null) {
       throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
@@ -187,6 +198,7 @@ export class Database implements CollectionHost, Disposable {
 
   vacuum(c: Collection, storage: StorageKind = c.config.storage, onProgress?: Progress): VacuumResult {
     const entry = this.entries.get(c.name)!;
+    this.gate.assertWritable();
     if (this.path === null) {
       if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
       return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress);
@@ -203,7 +215,13 @@ export class Database implements CollectionHost, Disposable {
     }
     const old = entry.file;
     entry.file = file;
-    this.checkpoint();
+    try {
+      this.checkpoint();
+    } catch (e) {
+      // The collection already moved to the new file, which the log cannot replay: stop here.
+      this.gate.close(`the checkpoint after compacting ${c.name} failed`, e);
+      throw e;
+    }
     old?.close();
     return result;
   }
@@ -221,7 +239,17 @@ export class Database implements CollectionHost, Disposable {
     if (this.path === null || this.wal === null) return;
     const clean = (e: Entry) => e.saved !== null && e.saved.version === e.collection.version;
     if (this.lsn === this.checkpointLsn && [...this.entries.values()].every(clean)) return;
-    this.wal.sync();
+    this.gate.assertWritable();
+    try {
+      this.writeCheckpoint(clean);
+    } catch (e) {
+      throw this.gate.noteFailure(e, "checkpointing");
+    }
+  }
+
+  private writeCheckpoint(clean: (e: Entry) => boolean): void {
+    const wal = this.wal!;
+    wal.sync();
     const gen = this.generation + 1;
     const collections: ManifestCollection[] = [];
     for (const [name, entry] of this.entries) {
@@ -250,7 +278,7 @@ export class Database implements CollectionHost, Disposable {
     writeManifestFile(this.file(MANIFEST), manifest);
     this.generation = gen;
     this.checkpointLsn = this.lsn;
-    this.wal.reset();
+    wal.reset();
     this.checkpointDue = false;
     this.removeUnreferenced(manifest);
   }
@@ -279,13 +307,15 @@ export class Database implements CollectionHost, Disposable {
   close(): void {
     if (this.isClosed) return;
     let failure: unknown;
+    // With the gate closed nothing more is written: recovery rebuilds from what is on disk.
+    const writable = this.gate.blocked === null;
     try {
-      if (this.path !== null) this.checkpoint();
+      if (this.path !== null && writable) this.checkpoint();
     } catch (e) {
       failure = e; // the log still holds every acknowledged write; recovery replays it
     }
     try {
-      this.wal?.close();
+      this.wal?.close(this.gate.blocked === null);
     } catch (e) {
       failure ??= e;
     }
@@ -311,22 +341,37 @@ export class Database implements CollectionHost, Disposable {
 
   private log(entry: LogEntry): void {
     if (this.replaying) return;
+    this.gate.assertWritable();
     if (this.wal === null) {
       this.lsn++;
       return;
     }
     const lsn = this.lsn + 1;
-    this.wal.append(lsn, encodeLogEntry(entry));
+    const payload = encodeLogEntry(entry);
+    try {
+      this.wal.append(lsn, payload);
+    } catch (e) {
+      if (e instanceof VqliteError && e.code === "INVALID_ARGUMENT") throw e; // too large: nothing was written
+      // The log's tail is in doubt: never acknowledge a write after this one until reopened.
+      this.gate.close(`appending to ${this.wal.path} failed`, e);
+      throw e;
+    }
     this.lsn = lsn;
     if (this.wal.byteSize >= this.checkpointBytes) this.checkpointDue = true;
   }
 
   private afterCommit(): void {
-    if (this.checkpointDue && !this.replaying) this.checkpoint();
+    if (!this.checkpointDue || this.replaying || this.gate.blocked !== null) return;
+    try {
+      this.checkpoint();
+    } catch {
+      // The write is acknowledged: it is in the log, which recovery replays. A failed
+      // sync closed the gate; anything else (a full disk) is retried after the next write.
+    }
   }
 
   private makeEntry(name: string, config: CollectionConfig, lsn: number): Entry {
-    if (this.path === null) {
+    if (this.path === null || this.readOnlyRecovery) {
       return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null, saved: null };
     }
     const vecPath = this.file(`${name}.${lsn}.vec`);
@@ -360,42 +405,87 @@ export class Database implements CollectionHost, Disposable {
     }
     this.lock = DirectoryLock.acquire(dir);
     try {
-      let manifest: Manifest = { format: "vqlite", version: 1, generation: 0, checkpointLsn: 0, collections: [] };
-      if (hasManifest) manifest = this.validateManifest(readManifestFile(manifestPath));
-      else writeManifestFile(manifestPath, manifest);
-      this.generation = manifest.generation;
-      this.lsn = manifest.checkpointLsn;
-      this.checkpointLsn = manifest.checkpointLsn;
-      for (const mc of manifest.collections) this.loadCollection(mc);
+      this.recover(hasManifest);
+    } catch (e) {
+      this.abandonRecovery();
+      // Opening never needs to write to serve reads: when recovery could not write
+      // (a full disk, read-only files), open again from the files and the log
+      // without writing anything, and refuse writes until the database is reopened.
+      const canReadOnly = e instanceof VqliteError && (e.code === "DISK_FULL" || e.code === "IO_ERROR");
+      try {
+        if (!canReadOnly) throw e;
+        this.readOnlyRecovery = true;
+        this.recover(hasManifest);
+        this.gate.close("recovery could not write; the database is open for reads only", e);
+      } catch (e2) {
+        this.abandonRecovery();
+        this.lock.release();
+        this.isClosed = true;
+        throw canReadOnly && !(e2 instanceof VqliteError && e2.code === "CORRUPT_FILE") ? e : e2;
+      }
+    }
+  }
+
+  private abandonRecovery(): void {
+    try {
+      this.wal?.close(false);
+    } catch {
+      // closing a descriptor can only fail if it is already gone
+    }
+    this.wal = null;
+    for (const en of this.entries.values()) en.file?.close();
+    this.entries.clear();
+    this.recovery.replayedRecords = 0;
+    this.recovery.discardedBytes = 0;
+  }
+
+  /** Load the manifest's collections and replay the log (in read-only recovery: writing nothing). */
+  private recover(hasManifest: boolean): void {
+    const manifestPath = this.file(MANIFEST);
+    const readOnly = this.readOnlyRecovery;
+    let manifest: Manifest = { format: "vqlite", version: 1, generation: 0, checkpointLsn: 0, collections: [] };
+    if (hasManifest) manifest = this.validateManifest(readManifestFile(manifestPath));
+    else if (!readOnly) writeManifestFile(manifestPath, manifest);
+    this.generation = manifest.generation;
+    this.lsn = manifest.checkpointLsn;
+    this.checkpointLsn = manifest.checkpointLsn;
+    for (const mc of manifest.collections) this.loadCollection(mc);
+    let records;
+    if (readOnly) {
+      const walPath = this.file(WAL_FILE);
+      const bytes = fileExists(walPath) ? readFileBytes(walPath) : new Uint8Array(0);
+      records = parseWal(walPath, bytes).records;
+    } else {
       this.removeUnreferenced(manifest);
       const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability);
       this.wal = wal;
       this.recovery.discardedBytes = recovery.discardedBytes;
-      this.replaying = true;
-      try {
-        for (const rec of recovery.records) {
-          if (rec.lsn <= manifest.checkpointLsn) continue;
-          let entry: LogEntry;
-          try {
-            entry = decodeLogEntry(rec.payload);
-          } catch (e) {
-            throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
-          }
-          this.replay(entry, rec.lsn);
-          this.lsn = rec.lsn;
-          this.recovery.replayedRecords++;
+      records = recovery.records;
+    }
+    this.replaying = true;
+    try {
+      for (const rec of records) {
+        if (rec.lsn <= manifest.checkpointLsn) continue;
+        let entry: LogEntry;
+        try {
+          entry = decodeLogEntry(rec.payload);
+        } catch (e) {
+          throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
         }
-      } finally {
-        this.replaying = false;
+        this.replay(entry, rec.lsn);
+        this.lsn = rec.lsn;
+        this.recovery.replayedRecords++;
       }
-      if (this.recovery.replayedRecords > 0) this.checkpoint();
-    } catch (e) {
-      this.wal?.close();
-      for (const en of this.entries.values()) en.file?.close();
-      this.entries.clear();
-      this.lock.release();
-      this.isClosed = true;
-      throw e;
+    } finally {
+      this.replaying = false;
+    }
+    if (this.recovery.replayedRecords > 0 && !readOnly) {
+      try {
+        this.checkpoint();
+      } catch {
+        // Best effort: the log keeps every replayed write, so a checkpoint that cannot be
+        // written (a full disk) leaves the database open and writable; a failed sync closed the gate.
+      }
     }
   }
 
@@ -452,13 +542,15 @@ export class Database implements CollectionHost, Disposable {
     } catch {
       throw errors.corrupt(this.file(mc.snapshot), "truncated");
     }
-    const file = VectorFile.open(this.file(mc.vectors), config.dimension, true);
+    const file = VectorFile.open(this.file(mc.vectors), config.dimension, true, this.readOnlyRecovery);
     try {
       if (rows > file.capacity || rows > file.syncedCount) {
         throw errors.corrupt(file.path, `snapshot expects ${rows} rows, the file holds ${file.syncedCount}`);
       }
       const store: VectorStore =
-        config.storage === "mmap" ? new MmapVectorStore(file, rows) : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
+        config.storage === "mmap" && !this.readOnlyRecovery
+          ? new MmapVectorStore(file, rows)
+          : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
       if (config.storage === "memory") file.syncedCount = rows;
       const c = new Collection(mc.name, config, store, this);
       const entry: Entry = { collection: c, file, saved: null };

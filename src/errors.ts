@@ -19,6 +19,7 @@ export type ErrorCode =
   | "DATABASE_LOCKED"
   | "DATABASE_CLOSED"
   | "IO_ERROR"
+  | "DISK_FULL"
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
   | "TYPE_ERROR";
@@ -86,10 +87,22 @@ export const errors = {
   locked: (path: string, pid: number) =>
     new VqliteError("DATABASE_LOCKED", `database is locked: ${path} is open for writing by process ${pid}`),
   closed: () => new VqliteError("DATABASE_CLOSED", "database is closed"),
+  /**
+   * A failed file operation: DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise.
+   * The message names what was being done (and to which file) and the call that failed.
+   */
   io: (what: string, cause: unknown) => {
-    const c = cause as { code?: string; message?: string } | undefined;
-    const detail = c?.code ? `${c.code}` : (c?.message ?? String(cause));
+    const c = cause as { code?: string; message?: string; syscall?: string } | undefined;
+    const detail = c?.code ? `${c.code}${c.syscall ? ` in ${c.syscall}` : ""}` : (c?.message ?? String(cause));
+    if (c?.code === "ENOSPC" || c?.code === "EDQUOT") {
+      return new VqliteError("DISK_FULL", `disk full while ${what}: ${detail}`, undefined, { cause });
+    }
     return new VqliteError("IO_ERROR", `I/O error while ${what}: ${detail}`, undefined, { cause });
+  },
+  readOnly: (why: string, cause?: unknown) => {
+    const c = cause as VqliteError | undefined;
+    const code = c?.code === "DISK_FULL" ? "DISK_FULL" : "IO_ERROR";
+    return new VqliteError(code, `database refuses writes until it is reopened: ${why}`, undefined, { cause });
   },
 };
 

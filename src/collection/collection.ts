@@ -631,8 +631,6 @@ export class Collection implements RowSource {
    * Only live rows survive; row numbers change.
    */
   compactInto(target: VectorStore, onProgress?: Progress): VacuumResult {
-    if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
-    this.changes++;
     const n = this.store.length;
     const before = n;
     target.reserve(this.liveRows);
@@ -656,6 +654,8 @@ export class Collection implements RowSource {
       norms[nr] = this.norms[row]!;
     }
     // Only now, with every row copied, switch over: a failure above changed nothing.
+    if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
+    this.changes++;
     for (let nr = 0; nr < ids.length; nr++) this.rowOf.set(ids[nr]!, nr);
     this.store = target;
     this.ids = ids;

@@ -48,9 +48,14 @@ export function listDirectory(dir: string): string[] {
 
 export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
   let off = 0;
+  let stalled = 0;
   while (off < bytes.length) {
     const n = vfs.write(fd, bytes, off, bytes.length - off, position === undefined ? null : position + off);
-    off += n;
+    if (n <= 0 && ++stalled > 1) {
+      throw Object.assign(new Error("EIO: write made no progress"), { code: "EIO", syscall: "write" });
+    }
+    if (n > 0) stalled = 0;
+    off += Math.max(0, n);
   }
 }
 

@@ -169,10 +169,11 @@ export class WriteAheadLog {
     this.unsynced = false;
   }
 
-  close(): void {
+  /** Close, syncing first unless `sync` is false (after a failed sync: never retry one). */
+  close(sync = true): void {
     if (this.fd < 0) return;
     try {
-      this.sync();
+      if (sync) this.sync();
     } finally {
       vfs.close(this.fd);
       this.fd = -1;

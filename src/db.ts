@@ -10,6 +10,7 @@
  *   NAME.GEN.snap        a collection's ids, payloads, tombstones at checkpoint GEN
  */
 import * as path from "node:path";
+import { checkCollection, type CollectionCheck } from "./collection/check";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
 import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type StorageKind } from "./collection/config";
 import { decodeLogEntry, encodeLogEntry, type LogEntry, type Mutation } from "./collection/mutation";
@@ -18,6 +19,7 @@ import { executeScript, executeStatement, type Row, type StatementResult } from 
 import { parse } from "./query/parser";
 import type { Params } from "./query/values";
 import { ByteWriter } from "./storage/binary";
+import { checkFiles } from "./storage/check_files";
 import { ensureDirectory, fileExists, listDirectory, readFileBytes, removeFile } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
 import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
@@ -39,6 +41,18 @@ export interface OpenOptions {
   readonly durability?: Durability;
   /** Checkpoint automatically when the log grows past this many bytes (default 64 MiB). */
   readonly checkpointBytes?: number;
+}
+
+/** What db.check() found: `ok` when there are no problems. */
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly problems: string[];
+  readonly collections: CollectionCheck[];
+  /** Files re-read and verified (manifest, snapshots, vector files, log); 0 in memory. */
+  readonly filesChecked: number;
+  readonly walRecords: number;
+  /** Why the database refuses writes until reopened, or null. */
+  readonly writeBlocked: string | null;
 }
 
 export interface CreateCollectionOptions extends CollectionOptions {
@@ -281,6 +295,38 @@ export class Database implements CollectionHost, Disposable {
     wal.reset();
     this.checkpointDue = false;
     this.removeUnreferenced(manifest);
+  }
+
+  // ---- consistency -------------------------------------------------------------------------
+
+  /**
+   * Verify the database without changing it: every collection's counts, id map,
+   * vectors, norms, payloads and index coverage in memory, and on disk the
+   * checksums of the manifest, the snapshots, the vector file headers and the log.
+   */
+  check(): CheckReport {
+    this.assertOpen();
+    const collections = [...this.entries.values()].map((e) => checkCollection(e.collection));
+    const problems = collections.flatMap((c) => c.problems);
+    let filesChecked = 0;
+    let walRecords = 0;
+    if (this.path !== null) {
+      let snapshots: string[] = [];
+      try {
+        const m = this.validateManifest(readManifestFile(this.file(MANIFEST)));
+        snapshots = m.collections.map((c) => this.file(c.snapshot));
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+      const vectors = [...this.entries.values()]
+        .filter((e) => e.file !== null)
+        .map((e) => ({ path: e.file!.path, dimension: e.collection.dimension, rows: e.collection.store.kind === "mmap" ? e.collection.rowCount : 0 }));
+      const files = checkFiles({ manifest: this.file(MANIFEST), wal: this.file(WAL_FILE), snapshots, vectors });
+      problems.push(...files.problems);
+      filesChecked = files.filesChecked;
+      walRecords = files.walRecords;
+    }
+    return { ok: problems.length === 0, problems, collections, filesChecked, walRecords, writeBlocked: this.gate.blocked?.message ?? null };
   }
 
   // ---- VQL ---------------------------------------------------------------------------------

@@ -56,6 +56,11 @@ describe("VQL statements parse to the expected AST", () => {
     expect(one("DESCRIBE docs")).toMatchObject({ kind: "describe", collection: { name: "docs" } });
     expect(one("DESCRIBE COLLECTION docs")).toMatchObject({ kind: "describe" });
     expect(one("CHECKPOINT")).toMatchObject({ kind: "checkpoint" });
+    expect(one("CHECK")).toMatchObject({ kind: "check", collection: null });
+    expect(one("check docs")).toMatchObject({ kind: "check", collection: { name: "docs" } });
+    // still usable as a name
+    expect(one("CHECK check")).toMatchObject({ kind: "check", collection: { name: "check" } });
+    expect(one("VACUUM check")).toMatchObject({ kind: "vacuum", collection: { name: "check" } });
     expect(one("VACUUM docs")).toMatchObject({ kind: "vacuum", collection: { name: "docs" } });
     expect(one("BUILD INDEX ON docs")).toMatchObject({ kind: "buildIndex", collection: { name: "docs" } });
     expect(one("ALTER COLLECTION docs SET STORAGE MMAP")).toMatchObject({ kind: "alterStorage", storage: "mmap" });

@@ -665,6 +665,38 @@ export class HnswIndex implements VectorIndex {
     return ix;
   }
 
+  /** Every live row is a node; every link names a node of the graph; the entry point is a node. */
+  verify(): string[] {
+    const problems: string[] = [];
+    const n = this.source.store.length;
+    const live = this.source.liveMask();
+    let missing = 0;
+    let badLinks = 0;
+    for (let row = 0; row < n; row++) {
+      if (live[row] === 1 && (row >= this.capacity || this.levels[row]! < 0)) missing++;
+    }
+    for (let node = 0; node < Math.min(this.capacity, n); node++) {
+      const level = this.levels[node]!;
+      for (let l = 0; l <= level; l++) {
+        const [links, off] = this.linksAt(node, l);
+        const count = links[off]!;
+        if (count < 0 || count > (l === 0 ? this.maxM0 : this.m)) {
+          badLinks++;
+          continue;
+        }
+        for (let i = 1; i <= count; i++) {
+          const to = links[off + i]!;
+          if (to < 0 || to >= n || to >= this.capacity || this.levels[to]! < l) badLinks++;
+        }
+      }
+    }
+    if (missing > 0) problems.push(`hnsw index: ${missing} live rows are not in the graph`);
+    if (badLinks > 0) problems.push(`hnsw index: ${badLinks} links name rows that are not nodes at that level`);
+    const anyNode = this.stats().nodes > 0;
+    if (anyNode && (this.entry < 0 || this.entry >= this.capacity || this.levels[this.entry]! < 0)) problems.push("hnsw index: entry point is not a node");
+    return problems;
+  }
+
   /** Nodes in the graph and the largest level (for tests and DESCRIBE). */
   stats(): { nodes: number; maxLevel: number; entry: number; quantized: boolean } {
     let nodes = 0;

@@ -117,6 +117,7 @@ export type Statement =
   | { readonly kind: "copyFrom"; readonly collection: NameRef; readonly file: ValueNode; readonly pos: Position }
   | { readonly kind: "copyTo"; readonly collection: NameRef; readonly file: ValueNode; readonly pos: Position }
   | { readonly kind: "checkpoint"; readonly pos: Position }
+  | { readonly kind: "check"; readonly collection: NameRef | null; readonly pos: Position }
   | { readonly kind: "vacuum"; readonly collection: NameRef; readonly pos: Position };
 
 export type StatementKind = Statement["kind"];

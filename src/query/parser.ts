@@ -67,6 +67,7 @@ class VqlParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.buildIndex) },
       { ALT: () => this.SUBRULE(this.copy) },
       { ALT: () => this.SUBRULE(this.checkpoint) },
+      { ALT: () => this.SUBRULE(this.check) },
       { ALT: () => this.SUBRULE(this.vacuum) },
     ]),
   );
@@ -452,6 +453,12 @@ class VqlParser extends EmbeddedActionsParser {
   });
 
   private checkpoint = this.RULE("checkpoint", (): Statement => ({ kind: "checkpoint", pos: pos(this.CONSUME(K.CHECKPOINT)) }));
+
+  private check = this.RULE("check", (): Statement => {
+    const start = this.CONSUME(K.CHECK);
+    const collection = this.OPTION(() => this.SUBRULE(this.nameRef)) ?? null;
+    return { kind: "check", collection, pos: pos(start) };
+  });
 
   private vacuum = this.RULE("vacuum", (): Statement => {
     const start = this.CONSUME(K.VACUUM);

@@ -83,6 +83,7 @@ export const K = {
   COPY: keyword("copy"),
   TO: keyword("to"),
   CHECKPOINT: keyword("checkpoint"),
+  CHECK: keyword("check"),
   VACUUM: keyword("vacuum"),
   // operators and literals: never names
   NOT: keyword("not", false),

@@ -151,7 +151,7 @@ export class Database implements CollectionHost, Disposable {
       throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
     }
     const lsn = this.lsn + 1;
-    const entry = this.makeEntry(name, config, lsn);
+    const entry = this.noteSyncFailure(`creating ${name}`, () => this.makeEntry(name, config, lsn));
     try {
       this.log({ kind: "create", name, config });
     } catch (e) {
@@ -217,15 +217,21 @@ export class Database implements CollectionHost, Disposable {
       if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
       return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress);
     }
-    const file = VectorFile.create(this.file(`${c.name}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
+    const file = this.noteSyncFailure(`compacting ${c.name}`, () =>
+      VectorFile.create(this.file(`${c.name}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count())),
+    );
     let result: VacuumResult;
     try {
       const target: VectorStore = storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
       result = c.compactInto(target, onProgress);
     } catch (e) {
       file.close();
-      removeFile(file.path);
-      throw e;
+      try {
+        removeFile(file.path);
+      } catch {
+        // a file no manifest names is removed at the next open
+      }
+      throw this.gate.noteFailure(e, `compacting ${c.name}`);
     }
     const old = entry.file;
     entry.file = file;
@@ -278,8 +284,18 @@ export class Database implements CollectionHost, Disposable {
       } else {
         const start = file.syncedCount;
         const d = c.dimension;
-        file.writeRows(start, c.store.data().subarray(start * d, c.rowCount * d));
-        file.sync(c.rowCount);
+        const capacity = file.capacity;
+        try {
+          file.writeRows(start, c.store.data().subarray(start * d, c.rowCount * d));
+          file.sync(c.rowCount);
+        } catch (e) {
+          try {
+            file.shrinkTo(capacity); // a full disk: give back what the failed growth took
+          } catch {
+            // the next open accepts a file grown by whole rows
+          }
+          throw e;
+        }
       }
       const w = new ByteWriter(1024);
       c.writeSnapshot(w);
@@ -358,7 +374,9 @@ export class Database implements CollectionHost, Disposable {
     try {
       if (this.path !== null && writable) this.checkpoint();
     } catch (e) {
-      failure = e; // the log still holds every acknowledged write; recovery replays it
+      // The log still holds every acknowledged write; recovery replays it. A checkpoint that
+      // did not fit on the disk loses nothing, so it is not an error of close(); anything else is.
+      if (!(e instanceof VqliteError && e.code === "DISK_FULL" && this.gate.blocked === null)) failure = e;
     }
     try {
       this.wal?.close(this.gate.blocked === null);
@@ -379,6 +397,15 @@ export class Database implements CollectionHost, Disposable {
 
   private file(name: string): string {
     return path.join(this.path!, name);
+  }
+
+  /** Run a write step; a failed sync in it closes the write gate. */
+  private noteSyncFailure<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw this.gate.noteFailure(e, what);
+    }
   }
 
   private assertOpen(): void {
@@ -421,7 +448,7 @@ export class Database implements CollectionHost, Disposable {
       return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null, saved: null };
     }
     const vecPath = this.file(`${name}.${lsn}.vec`);
-    const file = VectorFile.create(vecPath, config.dimension, 1024);
+    const file = (this.replaying && this.reusableVectorFile(vecPath, config.dimension)) || VectorFile.create(vecPath, config.dimension, 1024);
     try {
       const store = config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(config.dimension);
       return { collection: new Collection(name, config, store, this), file, saved: null };
@@ -429,6 +456,25 @@ export class Database implements CollectionHost, Disposable {
       file.close();
       removeFile(vecPath);
       throw e;
+    }
+  }
+
+  /**
+   * Recovery replays a create: the collection's vector file from before the
+   * crash is reused, rows rewritten in place, so replay needs no new disk space
+   * (a full disk must not stop a reopen). A file that is not a valid vector file
+   * (a crash inside its creation) is replaced.
+   */
+  private reusableVectorFile(vecPath: string, dimension: number): VectorFile | null {
+    if (!fileExists(vecPath)) return null;
+    try {
+      const file = VectorFile.open(vecPath, dimension, true);
+      file.syncedCount = 0; // every row is replayed from the log
+      return file;
+    } catch (e) {
+      if (!(e instanceof VqliteError) || e.code !== "CORRUPT_FILE") throw e;
+      removeFile(vecPath);
+      return null;
     }
   }
 
@@ -502,7 +548,6 @@ export class Database implements CollectionHost, Disposable {
       const bytes = fileExists(walPath) ? readFileBytes(walPath) : new Uint8Array(0);
       records = parseWal(walPath, bytes).records;
     } else {
-      this.removeUnreferenced(manifest);
       const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability);
       this.wal = wal;
       this.recovery.discardedBytes = recovery.discardedBytes;
@@ -525,6 +570,8 @@ export class Database implements CollectionHost, Disposable {
     } finally {
       this.replaying = false;
     }
+    // after replay, which reuses the vector files of collections created since the checkpoint
+    if (!readOnly) this.removeUnreferenced(manifest);
     if (this.recovery.replayedRecords > 0 && !readOnly) {
       try {
         this.checkpoint();

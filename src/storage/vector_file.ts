@@ -23,7 +23,7 @@
  */
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
-import { readAt, writeAll } from "./files";
+import { closeQuietly, readAt, writeAll } from "./files";
 import { vfs } from "./fs";
 import type { VectorStore } from "./vector_store";
 
@@ -98,8 +98,12 @@ export class VectorFile {
         writeAll(fd, encodeHeader({ dimension, count: 0, capacity }), 0);
         vfs.fsync(fd);
       } catch (e) {
-        vfs.close(fd);
-        vfs.unlink(path);
+        closeQuietly(fd);
+        try {
+          vfs.unlink(path);
+        } catch {
+          // a leftover file no manifest names is removed at the next open
+        }
         throw e;
       }
       return new VectorFile(path, fd, dimension, capacity, 0);
@@ -138,7 +142,7 @@ export class VectorFile {
       }
       return new VectorFile(path, fd, header.dimension, header.capacity, header.count);
     } catch (e) {
-      vfs.close(fd);
+      closeQuietly(fd);
       if (e instanceof VqliteError) throw e;
       throw errors.io(`opening vector file ${path}`, e);
     }
@@ -180,6 +184,21 @@ export class VectorFile {
       }
     });
     this.allocatedRows = toRow;
+  }
+
+  /**
+   * Undo a growth whose writes failed (a full disk), giving the space back.
+   * Only for a file that is not mapped (a memory store's persistence file):
+   * a mapped file must never shrink.
+   */
+  shrinkTo(capacity: number): void {
+    if (capacity >= this.capacity) return;
+    io(`shrinking vector file ${this.path}`, () => {
+      vfs.ftruncate(this.fd, fileSizeFor(this.dimension, capacity));
+      writeAll(this.fd, encodeHeader({ dimension: this.dimension, count: Math.min(this.syncedCount, capacity), capacity }), 0);
+    });
+    this.capacity = capacity;
+    this.allocatedRows = Math.min(this.allocatedRows, capacity);
   }
 
   writeRows(startRow: number, rows: Float32Array): void {

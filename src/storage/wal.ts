@@ -10,7 +10,7 @@
  */
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
-import { readFileBytes, writeAll } from "./files";
+import { closeQuietly, fileExists, readFileBytes, writeAll } from "./files";
 import { vfs } from "./fs";
 
 const MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x57, 0x41, 0x4c, 0x00, 0x01]); // "VQLWAL\0\1"
@@ -97,9 +97,10 @@ export class WriteAheadLog {
   /** Open (creating if missing), recover the records, and cut any torn tail. */
   static open(path: string, durability: Durability): { wal: WriteAheadLog; recovery: WalRecovery } {
     let bytes: Uint8Array = new Uint8Array(0);
-    if (vfs.exists(path)) bytes = readFileBytes(path);
+    const exists = fileExists(path);
+    if (exists) bytes = readFileBytes(path);
     const { records, goodEnd } = parseWal(path, bytes);
-    const fd = io(`opening ${path}`, () => vfs.open(path, vfs.exists(path) ? "r+" : "w+"));
+    const fd = io(`opening ${path}`, () => vfs.open(path, exists ? "r+" : "w+"));
     try {
       let size = goodEnd;
       if (goodEnd === 0) {
@@ -120,7 +121,7 @@ export class WriteAheadLog {
         recovery: { records, discardedBytes: bytes.length > WAL_HEADER_BYTES ? bytes.length - Math.max(goodEnd, WAL_HEADER_BYTES) : 0 },
       };
     } catch (e) {
-      vfs.close(fd);
+      closeQuietly(fd);
       throw e instanceof VqliteError ? e : errors.io(`opening ${path}`, e);
     }
   }
@@ -175,7 +176,7 @@ export class WriteAheadLog {
     try {
       if (sync) this.sync();
     } finally {
-      vfs.close(this.fd);
+      closeQuietly(this.fd);
       this.fd = -1;
     }
   }

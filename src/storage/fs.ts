@@ -8,6 +8,20 @@
  *
  * Nothing outside src/storage imports node:fs for database files; storage
  * files import this module instead of node:fs.
+ *
+ * Fault semantics (tested by test/faults.test.ts, which fails every call of a
+ * mixed workload in turn with ENOSPC, EIO, EACCES, a torn write or a failed sync):
+ *  - A failed call surfaces as a VqliteError naming the file and the call:
+ *    DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise (errors.io). The write it
+ *    belonged to changes nothing the caller can see: the log is cut back, temp
+ *    files are removed, mmap rows are allocated (vector_file.ts) before the write
+ *    is logged so a logged write always applies.
+ *  - A short write is continued (writeAll); one that makes no progress is EIO.
+ *  - A failed fsync/fdatasync/directory sync is marked (isSyncFailure): the
+ *    database then refuses writes until reopened and never syncs again in this
+ *    session (write_gate.ts). So does a failed WAL append.
+ *  - Opening does not need free space to serve reads: the database layer falls
+ *    back to a recovery that writes nothing (db.ts, readOnlyRecovery).
  */
 import * as fs from "node:fs";
 

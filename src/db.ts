@@ -563,7 +563,12 @@ export class Database implements CollectionHost, Disposable {
         } catch (e) {
           throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
         }
-        this.replay(entry, rec.lsn);
+        try {
+          this.replay(entry, rec.lsn);
+        } catch (e) {
+          if (e instanceof VqliteError) throw e;
+          throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} cannot be applied (${(e as Error).message})`);
+        }
         this.lsn = rec.lsn;
         this.recovery.replayedRecords++;
       }

@@ -176,7 +176,12 @@ export class Collection implements RowSource {
   payloadOf(row: number): Payload {
     const p = this.payloads[row];
     if (typeof p === "string") {
-      const parsed = deepFreeze(JSON.parse(p) as Payload);
+      let parsed: Payload;
+      try {
+        parsed = deepFreeze(JSON.parse(p) as Payload);
+      } catch {
+        throw errors.corrupt(`the snapshot of ${this.name}`, `the payload of ${JSON.stringify(this.ids[row])} is not valid JSON`);
+      }
       this.payloads[row] = parsed;
       return parsed;
     }

@@ -196,7 +196,7 @@ describe("fault semantics", () => {
 
 /** Mount a 16 MB tmpfs when running as root; otherwise null (the seam case below runs instead). */
 function mountTmpfs(): { dir: string; unmount: () => void } | null {
-  if (process.getuid?.() !== 0) return null;
+  if (process.getuid?.() !== 0 || process.env.VQLITE_NO_TMPFS === "1") return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vqlite-tmpfs-"));
   const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir]);
   if (r.status !== 0) {

@@ -30,13 +30,16 @@ function enospc(op = "write"): Error {
 }
 
 describe("the fault loop: call N fails, for every N the workload makes", () => {
-  const configs: { kind: FaultKind; durability: "full" | "normal" }[] = [
-    ...FAULT_KINDS.map((kind) => ({ kind, durability: "full" as const })),
-    { kind: "EIO", durability: "normal" },
-    { kind: "fsync", durability: "normal" },
+  // variant 0: a = memory + HNSW, b = mmap + clustered; variant 1: a = mmap + clustered, b = memory + flat
+  const configs: { kind: FaultKind; durability: "full" | "normal"; variant: number }[] = [
+    ...FAULT_KINDS.map((kind) => ({ kind, durability: "full" as const, variant: 0 })),
+    { kind: "EIO", durability: "normal", variant: 0 },
+    { kind: "fsync", durability: "normal", variant: 0 },
+    { kind: "ENOSPC", durability: "full", variant: 1 },
+    { kind: "EIO", durability: "full", variant: 1 },
   ];
-  for (const { kind, durability } of configs) {
-    test(`${kind}, durability ${durability}`, () => {
+  for (const { kind, durability, variant } of configs) {
+    test(`${kind}, durability ${durability}, variant ${variant}`, () => {
       const root = scratchRoot();
       try {
         const seeds = LONG ? [1, 2, 3] : [1];
@@ -45,11 +48,11 @@ describe("the fault loop: call N fails, for every N the workload makes", () => {
         const problems: string[] = [];
         const steps = new Set<string>();
         for (const seed of seeds) {
-          const clean = faultRun({ dir: freshDir(root, "db"), scratch: root, kind, n: 0, batch, seed, durability });
+          const clean = faultRun({ dir: freshDir(root, "db"), scratch: root, kind, n: 0, batch, seed, durability, variant });
           expect(clean.problems).toEqual([]);
           expect(clean.calls).toBeGreaterThan(50);
           for (let n = 1; n <= clean.calls; n++) {
-            const r = faultRun({ dir: freshDir(root, "db"), scratch: root, kind, n, batch, seed, durability });
+            const r = faultRun({ dir: freshDir(root, "db"), scratch: root, kind, n, batch, seed, durability, variant });
             runs++;
             expect(r.injected).toBe(true);
             if (r.failedStep !== null) {
@@ -59,7 +62,7 @@ describe("the fault loop: call N fails, for every N the workload makes", () => {
             problems.push(...r.problems);
           }
         }
-        if (LONG) console.log(`fault loop ${kind}/${durability}: ${runs} runs, ${failedSteps} with a failed step, ${problems.length} failures`);
+        if (LONG) console.log(`fault loop ${kind}/${durability}/variant ${variant}: ${runs} runs, ${failedSteps} with a failed step, ${problems.length} failures`);
         expect(problems).toEqual([]);
         // the faults reached every kind of step, not just the first ones
         for (const s of ["checkpoint", "vacuum a", "create d"]) expect(steps.has(s)).toBe(true);

@@ -306,7 +306,9 @@ export class MmapVectorStore implements VectorStore {
   }
 
   reserve(extra: number): void {
-    if (this.file.ensureCapacity(this.rows + extra)) this.view = this.file.map();
+    this.file.ensureCapacity(this.rows + extra);
+    // remap when the file grew (also when a previous remap failed after the growth)
+    if (this.view.length < this.file.capacity * this.dimension) this.view = this.file.map();
     this.file.allocate(this.rows, this.rows + extra);
   }
 

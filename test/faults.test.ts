@@ -118,6 +118,23 @@ describe("fault semantics", () => {
     expect(db.check().ok).toBe(true);
   });
 
+  test("a failed remap after an mmap file grew is retried, not written past", () => {
+    const dir = tempDir();
+    using db = open(dir);
+    const c = db.createCollection("c", { dimension: 2, storage: "mmap" });
+    c.insertMany(Array.from({ length: 1000 }, (_, i) => ({ id: `i${i}`, vector: [i, 1] })));
+    setFaultHook((op) => {
+      if (op === "mmap") throw Object.assign(new Error("EIO: mmap"), { code: "EIO" });
+    });
+    // the growth to 2048 rows succeeds, its mapping fails: the write fails before the log
+    expectCode(() => c.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: `j${i}`, vector: [i, 2] }))), "IO_ERROR");
+    setFaultHook(null);
+    expect(c.count()).toBe(1000);
+    c.insertMany(Array.from({ length: 100 }, (_, i) => ({ id: `j${i}`, vector: [i, 2] })));
+    expect(c.get("j99")!.vector).toEqual(new Float32Array([99, 2]));
+    expect(db.check().ok).toBe(true);
+  });
+
   test("a failed fsync is never retried: writes are refused until reopen, reads keep working", () => {
     const dir = tempDir();
     const db = open(dir, { durability: "normal" });

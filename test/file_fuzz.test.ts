@@ -8,6 +8,9 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { HnswIndex } from "../src/ann/hnsw";
+import { open } from "../src/index";
+import { ByteReader, ByteWriter } from "../src/storage/binary";
 import { fuzzFiles } from "./fixtures/file_fuzz";
 
 setDefaultTimeout(120_000);
@@ -17,6 +20,23 @@ function root(): string {
 }
 
 describe("fuzzed files", () => {
+  test("an HNSW section with a forged top level or entry point is rejected, not a search that never ends", () => {
+    using db = open();
+    const c = db.createCollection("h", { dimension: 2, metric: "l2", index: { type: "hnsw", m: 4 } });
+    c.insertMany(Array.from({ length: 50 }, (_, i) => ({ id: `i${i}`, vector: [i, i % 7] })));
+    const w = new ByteWriter();
+    c.index.serialize(w);
+    const good = w.finish();
+    expect(() => HnswIndex.deserialize(new ByteReader(good.slice(), "h"), c, "none")).not.toThrow();
+    // version, dim, m, efConstruction, efSearch (u32 each), seed (f64), quantization "none" (u32 + 4), entry, maxLevel (f64)
+    const maxLevelAt = 4 * 5 + 8 + 8 + 8;
+    for (const [at, value] of [[maxLevelAt, 2 ** 40], [maxLevelAt, 1.5], [maxLevelAt, 60], [maxLevelAt - 8, 3], [maxLevelAt - 8, -7]] as const) {
+      const bad = good.slice();
+      new DataView(bad.buffer).setFloat64(at, value, true);
+      expect(() => HnswIndex.deserialize(new ByteReader(bad, "h"), c, "none")).toThrow(RangeError);
+    }
+  });
+
   for (const resealed of [false, true]) {
     test(resealed ? "with checksums recomputed: no crash, no hang" : "CORRUPT_FILE naming the file, or a correct database", () => {
       const dir = root();

@@ -623,7 +623,11 @@ export class HnswIndex implements VectorIndex {
     ix.entry = r.f64();
     ix.maxLevel = r.f64();
     const n = r.f64();
-    if (n > source.store.length) throw new RangeError("HNSW graph has more nodes than the vectors");
+    if (!Number.isSafeInteger(n) || n < 0 || n > source.store.length) throw new RangeError("HNSW graph has more nodes than the vectors");
+    // a corrupt level or entry would send searches round a loop of 2^50 levels or off the graph
+    if (!Number.isInteger(ix.maxLevel) || ix.maxLevel < -1 || ix.maxLevel > 127 || !Number.isInteger(ix.entry) || ix.entry < -1) {
+      throw new RangeError("HNSW entry point or top level out of range");
+    }
     ix.ensureCapacity(Math.max(n, 1));
     const levels = new Int8Array(r.u8array().buffer);
     const links0 = new Int32Array(r.u32array().buffer);
@@ -649,6 +653,8 @@ export class HnswIndex implements VectorIndex {
       for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m);
     }
     if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
+    if ((ix.entry < 0) !== (ix.maxLevel < 0) || (ix.entry >= 0 && levels[ix.entry] !== ix.maxLevel)) throw new RangeError("HNSW entry point is not on the top level");
+    for (let i = 0; i < n; i++) if (levels[i]! > ix.maxLevel) throw new RangeError("HNSW node above the top level");
     ix.rng.state = r.f64() >>> 0;
     const qTag = r.u8();
     if (qTag !== 0 && savedQuant === quantization) {

@@ -642,15 +642,19 @@ export class HnswIndex implements VectorIndex {
         if (ix.upper[i]!.length !== levels[i]! * (1 + m)) throw new RangeError("HNSW upper links have the wrong length");
       }
     }
-    const checkList = (list: Int32Array, off: number, max: number) => {
+    // every link names a node that exists at the link's level (a search follows it there)
+    const checkList = (list: Int32Array, off: number, max: number, level: number) => {
       const count = list[off]!;
       if (count < 0 || count > max) throw new RangeError("HNSW link count out of range");
-      for (let j = 1; j <= count; j++) if (list[off + j]! < 0 || list[off + j]! >= n) throw new RangeError("HNSW link out of range");
+      for (let j = 1; j <= count; j++) {
+        const to = list[off + j]!;
+        if (to < 0 || to >= n || levels[to]! < level) throw new RangeError("HNSW link out of range");
+      }
     };
     for (let i = 0; i < n; i++) {
       if (levels[i]! < 0) continue;
-      checkList(links0, i * ix.stride0, ix.maxM0);
-      for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m);
+      checkList(links0, i * ix.stride0, ix.maxM0, 0);
+      for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m, l + 1);
     }
     if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
     if ((ix.entry < 0) !== (ix.maxLevel < 0) || (ix.entry >= 0 && levels[ix.entry] !== ix.maxLevel)) throw new RangeError("HNSW entry point is not on the top level");

@@ -642,6 +642,7 @@ export class Database implements CollectionHost, Disposable {
     }
     const file = VectorFile.open(this.file(mc.vectors), config.dimension, true, this.readOnlyRecovery);
     try {
+      if (!Number.isSafeInteger(rows) || rows < 0) throw errors.corrupt(this.file(mc.snapshot), `row count ${rows} is not a count`);
       if (rows > file.capacity || rows > file.syncedCount) {
         throw errors.corrupt(file.path, `snapshot expects ${rows} rows, the file holds ${file.syncedCount}`);
       }

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { HnswIndex } from "../src/ann/hnsw";
 import { open } from "../src/index";
-import { ByteReader, ByteWriter } from "../src/storage/binary";
+import { ByteReader, ByteWriter, crc32 } from "../src/storage/binary";
 import { fuzzFiles } from "./fixtures/file_fuzz";
 
 setDefaultTimeout(120_000);
@@ -20,6 +20,34 @@ function root(): string {
 }
 
 describe("fuzzed files", () => {
+  test("a snapshot with a forged row count (negative, fractional, NaN) is CORRUPT_FILE naming it", () => {
+    const dir = root();
+    try {
+      const db = open(dir);
+      db.createCollection("f", { dimension: 2 }).insert("a", [1, 2]);
+      db.close();
+      const snap = path.join(dir, fs.readdirSync(dir).find((f) => f.endsWith(".snap"))!);
+      const orig = new Uint8Array(fs.readFileSync(snap));
+      for (const rows of [-1, 1.5, Number.NaN, 2 ** 60]) {
+        const b = orig.slice();
+        const v = new DataView(b.buffer);
+        v.setFloat64(12, rows, true); // the body starts with the row count
+        v.setUint32(b.length - 4, crc32(b.subarray(0, b.length - 4)), true);
+        fs.writeFileSync(snap, b);
+        let err: unknown = null;
+        try {
+          open(dir).close();
+        } catch (e) {
+          err = e;
+        }
+        expect((err as { code?: string })?.code).toBe("CORRUPT_FILE");
+        expect((err as Error).message).toContain(path.basename(snap));
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("an HNSW section with a forged top level or entry point is rejected, not a search that never ends", () => {
     using db = open();
     const c = db.createCollection("h", { dimension: 2, metric: "l2", index: { type: "hnsw", m: 4 } });

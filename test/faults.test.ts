@@ -62,7 +62,7 @@ describe("the fault loop: call N fails, for every N the workload makes", () => {
             problems.push(...r.problems);
           }
         }
-        if (LONG) console.log(`fault loop ${kind}/${durability}/variant ${variant}: ${runs} runs, ${failedSteps} with a failed step, ${problems.length} failures`);
+        console.log(`fault loop ${kind}/${durability}/variant ${variant}: ${runs} runs, ${failedSteps} with a failed step, ${problems.length} failures`);
         expect(problems).toEqual([]);
         // the faults reached every kind of step, not just the first ones
         for (const s of ["checkpoint", "vacuum a", "create d"]) expect(steps.has(s)).toBe(true);

@@ -31,6 +31,7 @@ export const HELP = `Statements end with ';'. Meta-commands:
   .help                 this text
   .collections          list collections
   .schema NAME          describe a collection
+  .check [NAME]         verify checksums, counts, id maps and index coverage (CHECK)
   .timer on|off         print the time each statement took
   .mode table|json|csv  output format
   .read FILE            run the statements in FILE
@@ -255,6 +256,9 @@ export class ShellSession {
           if (!arg) this.runText("SHOW COLLECTIONS;", undefined, true);
           else this.runText(`DESCRIBE ${arg};`, undefined, true);
           break;
+        case ".check":
+          this.runText(arg ? `CHECK ${arg};` : "CHECK;", undefined, true);
+          break;
         case ".timer":
           if (arg !== "on" && arg !== "off") throw new VqliteError("INVALID_ARGUMENT", "usage: .timer on|off");
           this.timer = arg === "on";
@@ -297,7 +301,7 @@ export class ShellSession {
   complete(line: string): [string[], string] {
     const word = /[A-Za-z_][A-Za-z0-9_]*$/.exec(line)?.[0] ?? "";
     if (line.trimStart().startsWith(".") && !line.includes(" ")) {
-      const metas = [".help", ".collections", ".schema", ".timer", ".mode", ".read", ".open", ".backup", ".quit"];
+      const metas = [".help", ".collections", ".schema", ".check", ".timer", ".mode", ".read", ".open", ".backup", ".quit"];
       return [metas.filter((m) => m.startsWith(line.trim())), line.trim()];
     }
     if (word === "") return [[], word];

@@ -20,6 +20,7 @@
  * module imports the executor to run VQL (no runtime cycle).
  */
 import * as path from "node:path";
+import { checkCollection, type CollectionCheck } from "./collection/check";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
 import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type StorageKind } from "./collection/config";
 import { decodeLogEntry, encodeLogEntry, type LogEntry, type Mutation } from "./collection/mutation";
@@ -28,13 +29,15 @@ import { executeScript, executeStatement, type Row, type StatementResult } from 
 import { parse } from "./query/parser";
 import type { Params } from "./query/values";
 import { ByteReader, ByteWriter, crc32 } from "./storage/binary";
-import { ensureDirectory, fileExists, listDirectory, removeFile, syncDirectory } from "./storage/files";
+import { checkFiles } from "./storage/check_files";
+import { ensureDirectory, fileExists, listDirectory, readFileBytes, removeFile, syncDirectory } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
 import { notADatabase, pinnedFiles, ReaderRegistration, WalFollower } from "./storage/readers";
 import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
-import { WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
+import { parseWal, WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
+import { WriteGate } from "./storage/write_gate";
 import type { Progress } from "./ann/types";
 
 export type { Durability };
@@ -65,6 +68,18 @@ export interface BackupResult {
   readonly bytes: number;
   /** The commit the copy is as of. */
   readonly lsn: number;
+}
+
+/** What db.check() found: `ok` when there are no problems. */
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly problems: string[];
+  readonly collections: CollectionCheck[];
+  /** Files re-read and verified (manifest, snapshots, vector files, log); 0 in memory. */
+  readonly filesChecked: number;
+  readonly walRecords: number;
+  /** Why the database refuses writes until reopened, or null. */
+  readonly writeBlocked: string | null;
 }
 
 export interface CreateCollectionOptions extends CollectionOptions {
@@ -130,6 +145,10 @@ export class Database implements CollectionHost, Disposable {
   private readonly checkpointBytes: number;
   /** What recovery found on open: records replayed and torn-tail bytes dropped. */
   readonly recovery = { replayedRecords: 0, discardedBytes: 0 };
+  /** Closed after a failed sync or WAL append, or a recovery that could not write: see write_gate.ts. */
+  private readonly gate = new WriteGate();
+  /** Opening without writing anything (recovery could not write): every store in RAM, no WAL handle. */
+  private readOnlyRecovery = false;
 
   /** Use open(). */
   constructor(
@@ -159,6 +178,11 @@ export class Database implements CollectionHost, Disposable {
     return this.isClosed;
   }
 
+  /** Why this database refuses writes until it is reopened (a failed sync or WAL append, a full disk at recovery), or null. */
+  get writeBlocked(): VqliteError | null {
+    return this.gate.blocked;
+  }
+
   // ---- catalog -----------------------------------------------------------------------------
 
   createCollection(name: string, options: CreateCollectionOptions): Collection {
@@ -171,12 +195,13 @@ export class Database implements CollectionHost, Disposable {
       throw errors.collectionExists(taken);
     }
     if (this.readOnly) throw errors.readOnly("CREATE COLLECTION");
+    this.gate.assertWritable();
     const config = resolveConfig(options);
     if (config.storage === "mmap" && this.path === null) {
       throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
     }
     const lsn = this.lsn + 1;
-    const entry = this.makeEntry(name, config, lsn);
+    const entry = this.noteSyncFailure(`creating ${name}`, () => this.makeEntry(name, config, lsn));
     try {
       this.log({ kind: "create", name, config });
     } catch (e) {
@@ -271,23 +296,36 @@ export class Database implements CollectionHost, Disposable {
   vacuum(c: Collection, storage: StorageKind = c.config.storage, onProgress?: Progress): VacuumResult {
     if (this.readOnly) throw errors.readOnly(storage === c.config.storage ? "VACUUM" : "ALTER COLLECTION");
     const entry = this.entries.get(c.name)!;
+    this.gate.assertWritable();
     if (this.path === null) {
       if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
       return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress);
     }
-    const file = VectorFile.create(this.file(`${c.name.toLowerCase()}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count()));
+    const file = this.noteSyncFailure(`compacting ${c.name}`, () =>
+      VectorFile.create(this.file(`${c.name.toLowerCase()}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count())),
+    );
     let result: VacuumResult;
     try {
       const target: VectorStore = storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
       result = c.compactInto(target, onProgress);
     } catch (e) {
       file.close();
-      removeFile(file.path);
-      throw e;
+      try {
+        removeFile(file.path);
+      } catch {
+        // a file no manifest names is removed at the next open
+      }
+      throw this.gate.noteFailure(e, `compacting ${c.name}`);
     }
     const old = entry.file;
     entry.file = file;
-    this.checkpoint();
+    try {
+      this.checkpoint();
+    } catch (e) {
+      // The collection already moved to the new file, which the log cannot replay: stop here.
+      this.gate.close(`the checkpoint after compacting ${c.name} failed`, e);
+      throw e;
+    }
     old?.close();
     return result;
   }
@@ -306,7 +344,17 @@ export class Database implements CollectionHost, Disposable {
     if (this.path === null || this.wal === null) return;
     const clean = (e: Entry) => e.saved !== null && e.saved.version === e.collection.version;
     if (this.lsn === this.checkpointLsn && [...this.entries.values()].every(clean)) return;
-    this.wal.sync();
+    this.gate.assertWritable();
+    try {
+      this.writeCheckpoint(clean);
+    } catch (e) {
+      throw this.gate.noteFailure(e, "checkpointing");
+    }
+  }
+
+  private writeCheckpoint(clean: (e: Entry) => boolean): void {
+    const wal = this.wal!;
+    wal.sync();
     const gen = this.generation + 1;
     const collections: ManifestCollection[] = [];
     for (const [name, entry] of this.entries) {
@@ -321,10 +369,20 @@ export class Database implements CollectionHost, Disposable {
       } else {
         const start = file.syncedCount;
         const d = c.dimension;
-        file.writeRows(start, c.store.data().subarray(start * d, c.rowCount * d));
-        file.sync(c.rowCount);
+        const capacity = file.capacity;
+        try {
+          file.writeRows(start, c.store.data().subarray(start * d, c.rowCount * d));
+          file.sync(c.rowCount);
+        } catch (e) {
+          try {
+            file.shrinkTo(capacity); // a full disk: give back what the failed growth took
+          } catch {
+            // the next open accepts a file grown by whole rows
+          }
+          throw e;
+        }
       }
-      c.flushRows(this.path, `g${gen}`);
+      c.flushRows(this.path!, `g${gen}`);
       const w = new ByteWriter(1024);
       c.writeSnapshot(w);
       const snapshot = `${name.toLowerCase()}.${gen}.snap`;
@@ -336,9 +394,41 @@ export class Database implements CollectionHost, Disposable {
     writeManifestFile(this.file(MANIFEST), manifest);
     this.generation = gen;
     this.checkpointLsn = this.lsn;
-    this.wal.reset(gen);
+    wal.reset(gen);
     this.checkpointDue = false;
     this.removeUnreferenced(manifest);
+  }
+
+  // ---- consistency -------------------------------------------------------------------------
+
+  /**
+   * Verify the database without changing it: every collection's counts, id map,
+   * vectors, norms, payloads and index coverage in memory, and on disk the
+   * checksums of the manifest, the snapshots, the vector file headers and the log.
+   */
+  check(): CheckReport {
+    this.assertOpen();
+    const collections = [...this.entries.values()].map((e) => checkCollection(e.collection));
+    const problems = collections.flatMap((c) => c.problems);
+    let filesChecked = 0;
+    let walRecords = 0;
+    if (this.path !== null) {
+      let snapshots: string[] = [];
+      try {
+        const m = this.validateManifest(readManifestFile(this.file(MANIFEST)));
+        snapshots = m.collections.map((c) => this.file(c.snapshot));
+      } catch (e) {
+        problems.push((e as Error).message);
+      }
+      const vectors = [...this.entries.values()]
+        .filter((e) => e.file !== null)
+        .map((e) => ({ path: e.file!.path, dimension: e.collection.dimension, rows: e.collection.store.kind === "mmap" ? e.collection.rowCount : 0 }));
+      const files = checkFiles({ manifest: this.file(MANIFEST), wal: this.file(WAL_FILE), snapshots, vectors });
+      problems.push(...files.problems);
+      filesChecked = files.filesChecked;
+      walRecords = files.walRecords;
+    }
+    return { ok: problems.length === 0, problems, collections, filesChecked, walRecords, writeBlocked: this.gate.blocked?.message ?? null };
   }
 
   // ---- VQL ---------------------------------------------------------------------------------
@@ -367,13 +457,17 @@ export class Database implements CollectionHost, Disposable {
   close(): void {
     if (this.isClosed) return;
     let failure: unknown;
+    // With the gate closed nothing more is written: recovery rebuilds from what is on disk.
+    const writable = this.gate.blocked === null;
     try {
-      if (this.path !== null && !this.readOnly) this.checkpoint();
+      if (this.path !== null && !this.readOnly && writable) this.checkpoint();
     } catch (e) {
-      failure = e; // the log still holds every acknowledged write; recovery replays it
+      // The log still holds every acknowledged write; recovery replays it. A checkpoint that
+      // did not fit on the disk loses nothing, so it is not an error of close(); anything else is.
+      if (!(e instanceof VqliteError && e.code === "DISK_FULL" && this.gate.blocked === null)) failure = e;
     }
     try {
-      this.wal?.close();
+      this.wal?.close(this.gate.blocked === null);
     } catch (e) {
       failure ??= e;
     }
@@ -666,34 +760,59 @@ export class Database implements CollectionHost, Disposable {
     return path.join(this.path!, name);
   }
 
+  /** Run a write step; a failed sync in it closes the write gate. */
+  private noteSyncFailure<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw this.gate.noteFailure(e, what);
+    }
+  }
+
   private assertOpen(): void {
     if (this.isClosed) throw errors.closed();
   }
 
   private log(entry: LogEntry): void {
     if (this.replaying) return;
+    this.gate.assertWritable();
     if (this.wal === null) {
       this.lsn++;
       return;
     }
     const lsn = this.lsn + 1;
-    this.wal.append(lsn, encodeLogEntry(entry));
+    const payload = encodeLogEntry(entry);
+    try {
+      this.wal.append(lsn, payload);
+    } catch (e) {
+      if (e instanceof VqliteError && e.code === "INVALID_ARGUMENT") throw e; // too large: nothing was written
+      // The log's tail is in doubt: never acknowledge a write after this one until reopened.
+      this.gate.close(`appending to ${this.wal.path} failed`, e);
+      throw e;
+    }
     this.lsn = lsn;
     if (this.wal.byteSize >= this.checkpointBytes) this.checkpointDue = true;
   }
 
   private afterCommit(): void {
-    if (this.checkpointDue && !this.replaying) this.checkpoint();
+    if (!this.checkpointDue || this.replaying || this.gate.blocked !== null) return;
+    try {
+      this.checkpoint();
+    } catch {
+      // The write is acknowledged: it is in the log, which recovery replays. A failed
+      // sync closed the gate; anything else (a full disk) is retried after the next write.
+    }
   }
 
   private makeEntry(name: string, config: CollectionConfig, lsn: number): Entry {
     // A read-only handle keeps a collection created since its manifest in RAM
-    // (the log holds every vector) until a checkpoint gives it files.
-    if (this.path === null || this.readOnly) {
+    // (the log holds every vector) until a checkpoint gives it files; so does
+    // a recovery that cannot write.
+    if (this.path === null || this.readOnly || this.readOnlyRecovery) {
       return { collection: new Collection(name, config, new MemoryVectorStore(config.dimension), this), file: null, saved: null };
     }
     const vecPath = this.file(`${name.toLowerCase()}.${lsn}.vec`);
-    const file = VectorFile.create(vecPath, config.dimension, 1024);
+    const file = (this.replaying && this.reusableVectorFile(vecPath, config.dimension)) || VectorFile.create(vecPath, config.dimension, 1024);
     try {
       const store = config.storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(config.dimension);
       return { collection: new Collection(name, config, store, this), file, saved: null };
@@ -701,6 +820,25 @@ export class Database implements CollectionHost, Disposable {
       file.close();
       removeFile(vecPath);
       throw e;
+    }
+  }
+
+  /**
+   * Recovery replays a create: the collection's vector file from before the
+   * crash is reused, rows rewritten in place, so replay needs no new disk space
+   * (a full disk must not stop a reopen). A file that is not a valid vector file
+   * (a crash inside its creation) is replaced.
+   */
+  private reusableVectorFile(vecPath: string, dimension: number): VectorFile | null {
+    if (!fileExists(vecPath)) return null;
+    try {
+      const file = VectorFile.open(vecPath, dimension, true);
+      file.syncedCount = 0; // every row is replayed from the log
+      return file;
+    } catch (e) {
+      if (!(e instanceof VqliteError) || e.code !== "CORRUPT_FILE") throw e;
+      removeFile(vecPath);
+      return null;
     }
   }
 
@@ -724,51 +862,101 @@ export class Database implements CollectionHost, Disposable {
     }
     this.lock = DirectoryLock.acquire(dir);
     try {
-      let manifest: Manifest = { format: "vqlite", version: 1, generation: 0, checkpointLsn: 0, collections: [] };
-      if (hasManifest) manifest = this.validateManifest(readManifestFile(manifestPath));
-      else writeManifestFile(manifestPath, manifest);
-      this.generation = manifest.generation;
-      this.lsn = manifest.checkpointLsn;
-      this.checkpointLsn = manifest.checkpointLsn;
-      for (const mc of manifest.collections) this.loadCollection(mc);
-      this.removeUnreferenced(manifest);
+      this.recover(hasManifest);
+    } catch (e) {
+      this.abandonRecovery();
+      // Opening never needs to write to serve reads: when recovery could not write
+      // (a full disk, read-only files), open again from the files and the log
+      // without writing anything, and refuse writes until the database is reopened.
+      const canReadOnly = e instanceof VqliteError && (e.code === "DISK_FULL" || e.code === "IO_ERROR");
+      try {
+        if (!canReadOnly) throw e;
+        this.readOnlyRecovery = true;
+        this.recover(hasManifest);
+        this.gate.close("recovery could not write; the database is open for reads only", e);
+      } catch (e2) {
+        this.abandonRecovery();
+        this.lock.release();
+        this.isClosed = true;
+        throw canReadOnly && !(e2 instanceof VqliteError && e2.code === "CORRUPT_FILE") ? e : e2;
+      }
+    }
+  }
+
+  private abandonRecovery(): void {
+    try {
+      this.wal?.close(false);
+    } catch {
+      // closing a descriptor can only fail if it is already gone
+    }
+    this.wal = null;
+    for (const en of this.entries.values()) {
+      en.file?.close();
+      en.collection.closeFiles();
+    }
+    this.entries.clear();
+    this.recovery.replayedRecords = 0;
+    this.recovery.discardedBytes = 0;
+  }
+
+  /** Load the manifest's collections and replay the log (in read-only recovery: writing nothing). */
+  private recover(hasManifest: boolean): void {
+    const manifestPath = this.file(MANIFEST);
+    const readOnly = this.readOnlyRecovery;
+    let manifest: Manifest = { format: "vqlite", version: 1, generation: 0, checkpointLsn: 0, collections: [] };
+    if (hasManifest) manifest = this.validateManifest(readManifestFile(manifestPath));
+    else if (!readOnly) writeManifestFile(manifestPath, manifest);
+    this.generation = manifest.generation;
+    this.lsn = manifest.checkpointLsn;
+    this.checkpointLsn = manifest.checkpointLsn;
+    for (const mc of manifest.collections) this.loadCollection(mc);
+    let records;
+    if (readOnly) {
+      const walPath = this.file(WAL_FILE);
+      const bytes = fileExists(walPath) ? readFileBytes(walPath) : new Uint8Array(0);
+      records = parseWal(walPath, bytes).records;
+    } else {
       const { wal, recovery } = WriteAheadLog.open(this.file(WAL_FILE), this.durability, manifest.generation);
       this.wal = wal;
       this.recovery.discardedBytes = recovery.discardedBytes;
-      this.replaying = true;
-      try {
-        for (const rec of recovery.records) {
-          if (rec.lsn <= manifest.checkpointLsn) continue;
-          let entry: LogEntry;
-          try {
-            entry = decodeLogEntry(rec.payload);
-          } catch (e) {
-            throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
-          }
-          this.replay(entry, rec.lsn);
-          this.lsn = rec.lsn;
-          this.recovery.replayedRecords++;
+      records = recovery.records;
+    }
+    this.replaying = true;
+    try {
+      for (const rec of records) {
+        if (rec.lsn <= manifest.checkpointLsn) continue;
+        let entry: LogEntry;
+        try {
+          entry = decodeLogEntry(rec.payload);
+        } catch (e) {
+          throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} passed its checksum but cannot be decoded (${(e as Error).message})`);
         }
-      } finally {
-        this.replaying = false;
+        try {
+          this.replay(entry, rec.lsn);
+        } catch (e) {
+          if (e instanceof VqliteError) throw e;
+          throw errors.corrupt(this.file(WAL_FILE), `record ${rec.lsn} cannot be applied (${(e as Error).message})`);
+        }
+        this.lsn = rec.lsn;
+        this.recovery.replayedRecords++;
       }
-      if (this.recovery.replayedRecords > 0) this.checkpoint();
-      else if (wal.salt !== this.generation >>> 0) {
-        // Killed between a checkpoint's manifest switch and its log reset: every record here is
-        // covered by the manifest. Stamp the log now, before anything is appended to it, so that
-        // readers still on the older generation move to the manifest's files first.
-        wal.reset(this.generation);
+    } finally {
+      this.replaying = false;
+    }
+    // after replay, which reuses the vector files of collections created since the checkpoint
+    if (!readOnly) this.removeUnreferenced(manifest);
+    if (this.recovery.replayedRecords > 0 && !readOnly) {
+      try {
+        this.checkpoint();
+      } catch {
+        // Best effort: the log keeps every replayed write, so a checkpoint that cannot be
+        // written (a full disk) leaves the database open and writable; a failed sync closed the gate.
       }
-    } catch (e) {
-      this.wal?.close();
-      for (const en of this.entries.values()) {
-        en.file?.close();
-        en.collection.closeFiles();
-      }
-      this.entries.clear();
-      this.lock.release();
-      this.isClosed = true;
-      throw e;
+    } else if (!readOnly && this.wal !== null && this.wal.salt !== this.generation >>> 0) {
+      // Killed between a checkpoint's manifest switch and its log reset: every record here is
+      // covered by the manifest. Stamp the log now, before anything is appended to it, so that
+      // readers still on the older generation move to the manifest's files first.
+      this.wal.reset(this.generation);
     }
   }
 
@@ -824,13 +1012,18 @@ export class Database implements CollectionHost, Disposable {
     } catch {
       throw errors.corrupt(this.file(mc.snapshot), "truncated");
     }
-    const file = VectorFile.open(this.file(mc.vectors), config.dimension, true);
+    const file = VectorFile.open(this.file(mc.vectors), config.dimension, true, this.readOnlyRecovery);
     try {
+      if (!Number.isSafeInteger(rows) || rows < 0) throw errors.corrupt(this.file(mc.snapshot), `row count ${rows} is not a count`);
       if (rows > file.capacity || rows > file.syncedCount) {
         throw errors.corrupt(file.path, `snapshot expects ${rows} rows, the file holds ${file.syncedCount}`);
       }
+      // A recovery that cannot write follows the file as a reader does: every logged row is
+      // in it already (written ahead of its record), so replay writes nothing.
       const store: VectorStore =
-        config.storage === "mmap" ? new MmapVectorStore(file, rows) : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
+        config.storage === "mmap"
+          ? new MmapVectorStore(file, rows, this.readOnlyRecovery)
+          : MemoryVectorStore.from(config.dimension, file.readRows(0, rows));
       if (config.storage === "memory") file.syncedCount = rows;
       const c = new Collection(mc.name, config, store, this);
       const entry: Entry = { collection: c, file, saved: null };

@@ -20,6 +20,7 @@ export type ErrorCode =
   | "DATABASE_CLOSED"
   | "READ_ONLY"
   | "IO_ERROR"
+  | "DISK_FULL"
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
   | "TYPE_ERROR"
@@ -95,10 +96,23 @@ export const errors = {
     new VqliteError("DATABASE_LOCKED", `database is locked: ${path} is open for writing by process ${pid}`),
   closed: () => new VqliteError("DATABASE_CLOSED", "database is closed"),
   readOnly: (what: string) => new VqliteError("READ_ONLY", `database is open read-only: ${what} is not allowed`),
+  /**
+   * A failed file operation: DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise.
+   * The message names what was being done (and to which file) and the call that failed.
+   */
   io: (what: string, cause: unknown) => {
-    const c = cause as { code?: string; message?: string } | undefined;
-    const detail = c?.code ? `${c.code}` : (c?.message ?? String(cause));
+    const c = cause as { code?: string; message?: string; syscall?: string } | undefined;
+    const detail = c?.code ? `${c.code}${c.syscall ? ` in ${c.syscall}` : ""}` : (c?.message ?? String(cause));
+    if (c?.code === "ENOSPC" || c?.code === "EDQUOT") {
+      return new VqliteError("DISK_FULL", `disk full while ${what}: ${detail}`, { cause });
+    }
     return new VqliteError("IO_ERROR", `I/O error while ${what}: ${detail}`, { cause });
+  },
+  /** Writes refused after a failed sync or log append (the write gate is closed). */
+  writesRefused: (why: string, cause?: unknown) => {
+    const c = cause as VqliteError | undefined;
+    const code = c?.code === "DISK_FULL" ? "DISK_FULL" : "IO_ERROR";
+    return new VqliteError(code, `database refuses writes until it is reopened: ${why}`, { cause });
   },
 };
 

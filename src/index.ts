@@ -8,7 +8,8 @@
  *   docs.search([0.1, 0.2, 0.3], { k: 5 });
  */
 export { open, Database } from "./db";
-export type { OpenOptions, CreateCollectionOptions, Durability, BackupResult } from "./db";
+export type { OpenOptions, CreateCollectionOptions, Durability, BackupResult, CheckReport } from "./db";
+export type { CollectionCheck } from "./collection/check";
 export { Collection } from "./collection/collection";
 export type {
   Item,

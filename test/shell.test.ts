@@ -62,6 +62,10 @@ describe("the shell session (driven through feed)", () => {
     expect(err.at(-1)).toStartWith(`Error: ${file}:3:8: near "nonsense"`);
     s.feed(".collections");
     expect(out.at(-1)).toContain("│ r    │");
+    s.feed(".check");
+    expect(out.at(-1)).toContain("│ r          │ 1     │ 1    │ flat  │ ok     │");
+    s.feed(".check r");
+    expect(out.at(-1)).toContain("│ ok     │");
     s.feed(".schema r");
     expect(out.at(-1)).toContain("│ r    │ 1         │ cosine │ false     │ memory  │ flat  │ none         │ 1     │");
     s.feed(".mode csv");

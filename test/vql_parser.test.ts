@@ -59,6 +59,11 @@ describe("VQL statements parse to the expected AST", () => {
     expect(one("BACKUP TO 'copy.db'")).toMatchObject({ kind: "backup", dir: { kind: "literal", value: "copy.db" }, pos: { line: 1, column: 1 } });
     expect(one("backup to $dir")).toMatchObject({ kind: "backup", dir: { kind: "param", name: "dir" } });
     expect(syntaxError("BACKUP 'x'").message).toContain("expected TO");
+    expect(one("CHECK")).toMatchObject({ kind: "check", collection: null });
+    expect(one("check docs")).toMatchObject({ kind: "check", collection: { name: "docs" } });
+    // still usable as a name
+    expect(one("CHECK check")).toMatchObject({ kind: "check", collection: { name: "check" } });
+    expect(one("VACUUM check")).toMatchObject({ kind: "vacuum", collection: { name: "check" } });
     expect(one("VACUUM docs")).toMatchObject({ kind: "vacuum", collection: { name: "docs" } });
     expect(one("BUILD INDEX ON docs")).toMatchObject({ kind: "buildIndex", collection: { name: "docs" } });
     expect(one("ALTER COLLECTION docs SET STORAGE MMAP")).toMatchObject({ kind: "alterStorage", storage: "mmap" });

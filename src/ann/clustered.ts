@@ -358,6 +358,28 @@ export class ClusteredTree implements VectorIndex {
     }
   }
 
+  /** Every live row is in exactly one leaf; every leaf row is a row of the store. */
+  verify(): string[] {
+    const n = this.source.store.length;
+    const seen = new Uint8Array(n);
+    let outOfRange = 0;
+    let twice = 0;
+    for (const leaf of this.leaves()) {
+      for (let i = 0; i < leaf.size; i++) {
+        const row = leaf.rows[i]!;
+        if (row < 0 || row >= n) outOfRange++;
+        else if (seen[row]!++ > 0 && this.source.isLive(row)) twice++;
+      }
+    }
+    let missing = 0;
+    for (let row = 0; row < n; row++) if (this.source.isLive(row) && seen[row] === 0) missing++;
+    const problems: string[] = [];
+    if (missing > 0) problems.push(`clustered index: ${missing} live rows are in no leaf`);
+    if (twice > 0) problems.push(`clustered index: ${twice} live rows are in more than one leaf`);
+    if (outOfRange > 0) problems.push(`clustered index: ${outOfRange} leaf entries name rows past the end`);
+    return problems;
+  }
+
   private *leaves(node: TreeNode = this.root): Generator<TreeNode> {
     if (node.children === null) yield node;
     else for (const ch of node.children) yield* this.leaves(ch);

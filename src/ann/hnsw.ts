@@ -734,7 +734,11 @@ export class HnswIndex implements VectorIndex {
     ix.entry = r.f64();
     ix.maxLevel = r.f64();
     const n = r.f64();
-    if (n > source.store.length) throw new RangeError("HNSW graph has more nodes than the vectors");
+    if (!Number.isSafeInteger(n) || n < 0 || n > source.store.length) throw new RangeError("HNSW graph has more nodes than the vectors");
+    // a corrupt level or entry would send searches round a loop of 2^50 levels or off the graph
+    if (!Number.isInteger(ix.maxLevel) || ix.maxLevel < -1 || ix.maxLevel > 127 || !Number.isInteger(ix.entry) || ix.entry < -1) {
+      throw new RangeError("HNSW entry point or top level out of range");
+    }
     ix.ensureCapacity(Math.max(n, 1));
     const levels = new Int8Array(r.u8array().buffer);
     const links0 = new Int32Array(r.u32array().buffer);
@@ -749,17 +753,24 @@ export class HnswIndex implements VectorIndex {
         if (ix.upper[i]!.length !== levels[i]! * (1 + m)) throw new RangeError("HNSW upper links have the wrong length");
       }
     }
-    const checkList = (list: Int32Array, off: number, max: number) => {
+    // every link names a node that exists at the link's level (a search follows it there)
+    const checkList = (list: Int32Array, off: number, max: number, level: number) => {
       const count = list[off]!;
       if (count < 0 || count > max) throw new RangeError("HNSW link count out of range");
-      for (let j = 1; j <= count; j++) if (list[off + j]! < 0 || list[off + j]! >= n) throw new RangeError("HNSW link out of range");
+      for (let j = 1; j <= count; j++) {
+        const to = list[off + j]!;
+        if (to < 0 || to >= n || levels[to]! < level) throw new RangeError("HNSW link out of range");
+      }
     };
     for (let i = 0; i < n; i++) {
       if (levels[i]! < 0) continue;
-      checkList(links0, i * ix.stride0, ix.maxM0);
-      for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m);
+      checkList(links0, i * ix.stride0, ix.maxM0, 0);
+      for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m, l + 1);
     }
     if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
+    if ((ix.entry < 0) !== (ix.maxLevel < 0) || (ix.entry >= 0 && levels[ix.entry] !== ix.maxLevel)) throw new RangeError("HNSW entry point is not on the top level");
+    // a deleted node may sit above the top level: deleting the entry point lowers it to the best live node
+    for (let i = 0; i < n; i++) if (levels[i]! > ix.maxLevel && source.isLive(i)) throw new RangeError("HNSW node above the top level");
     ix.rng.state = r.f64() >>> 0;
     const qTag = r.u8();
     if (qTag !== 0 && savedQuant === quantization) {
@@ -774,6 +785,38 @@ export class HnswIndex implements VectorIndex {
       ix.trainQuantizer();
     }
     return ix;
+  }
+
+  /** Every live row is a node; every link names a node of the graph; the entry point is a node. */
+  verify(): string[] {
+    const problems: string[] = [];
+    const n = this.source.store.length;
+    const live = this.source.liveMask();
+    let missing = 0;
+    let badLinks = 0;
+    for (let row = 0; row < n; row++) {
+      if (live[row] === 1 && (row >= this.capacity || this.levels[row]! < 0)) missing++;
+    }
+    for (let node = 0; node < Math.min(this.capacity, n); node++) {
+      const level = this.levels[node]!;
+      for (let l = 0; l <= level; l++) {
+        const [links, off] = this.linksAt(node, l);
+        const count = links[off]!;
+        if (count < 0 || count > (l === 0 ? this.maxM0 : this.m)) {
+          badLinks++;
+          continue;
+        }
+        for (let i = 1; i <= count; i++) {
+          const to = links[off + i]!;
+          if (to < 0 || to >= n || to >= this.capacity || this.levels[to]! < l) badLinks++;
+        }
+      }
+    }
+    if (missing > 0) problems.push(`hnsw index: ${missing} live rows are not in the graph`);
+    if (badLinks > 0) problems.push(`hnsw index: ${badLinks} links name rows that are not nodes at that level`);
+    const anyNode = this.stats().nodes > 0;
+    if (anyNode && (this.entry < 0 || this.entry >= this.capacity || this.levels[this.entry]! < 0)) problems.push("hnsw index: entry point is not a node");
+    return problems;
   }
 
   /** Nodes in the graph and the largest level (for tests and DESCRIBE). */

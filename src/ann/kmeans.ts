@@ -31,7 +31,8 @@ export function trainCentroids(sampleRows: Float32Array, dim: number, opts: Trai
   let meanSq = 0;
   for (const p of sample) for (let j = 0; j < dim; j++) meanSq += p[j]! * p[j]!;
   meanSq /= Math.max(1, sample.length);
-  const result = kmeans(sample as unknown as number[][], k, {
+  // fewer distinct points than k: seeding stops early, and k-means must get as many centres as it has
+  const result = kmeans(sample as unknown as number[][], initialization.length, {
     maxIterations: opts.maxIterations,
     seed: opts.seed,
     initialization,

@@ -56,4 +56,6 @@ export interface VectorIndex {
   rebuild(onProgress?: Progress): void;
   /** Save the structure (not the vectors) into a collection snapshot. */
   serialize(w: ByteWriter): void;
+  /** Consistency check (db.check()): every live row is in the index, every reference is a valid row. Problems found, empty when sound. */
+  verify?(): string[];
 }

@@ -10,7 +10,7 @@ import { assertNever, errors, VqliteError } from "../errors";
 import type { Metric } from "../ann/distance";
 import { createIndex, readIndexSection, writeIndexSection } from "../ann/factory";
 import { FlatIndex } from "../ann/flat";
-import type { IndexSearchResult, Progress, RowFilter, SearchRoute, VectorIndex } from "../ann/types";
+import type { IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "../ann/types";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { MmapVectorStore } from "../storage/vector_file";
 import type { VectorStore } from "../storage/vector_store";
@@ -163,6 +163,11 @@ export class Collection {
   /** The sparse vector of a row (the stored one, not a copy), or null. */
   sparseOf(row: number): SparseVector | null {
     return this.rows.sparseOf(row);
+  }
+
+  /** The rows as the indexes read them (live bitmap, norms, vectors). */
+  get rowSource(): RowSource {
+    return this.rows;
   }
 
   /** Whether a row number holds a live item. */

@@ -12,6 +12,7 @@
  * storage kind.
  */
 import type { Metric } from "../ann/distance";
+import { errors } from "../errors";
 import type { ByteReader, ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import { DiskMeta } from "./disk_meta";
@@ -154,7 +155,13 @@ export class RowTable extends LiveRows {
   }
 
   payloadOf(row: number): Payload {
-    return this.meta.payloadOf(row);
+    try {
+      return this.meta.payloadOf(row);
+    } catch (e) {
+      // payload text that is not JSON can only come from a damaged file
+      if (e instanceof SyntaxError) throw errors.corrupt("a snapshot or row file", `the payload of ${JSON.stringify(this.idOf(row))} is not valid JSON`);
+      throw e;
+    }
   }
 
   /** A payload's JSON text (null for none), without parsing it if it was never parsed. */

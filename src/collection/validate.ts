@@ -9,6 +9,26 @@ import { utf8Length } from "../storage/binary";
 export const MAX_ID_BYTES = 1024;
 /** Largest k a search may ask for. */
 export const MAX_K = 1_000_000;
+/** Largest payload, as UTF-8 JSON text. */
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Deepest payload nesting (objects and arrays). */
+export const MAX_PAYLOAD_DEPTH = 64;
+/** Most entries in a sparse vector. */
+export const MAX_SPARSE_ENTRIES = 1 << 20;
+
+function jsonDepth(json: string): number {
+  let depth = 0, max = 0, inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) max = Math.max(max, ++depth);
+    else if (c === 125 || c === 93) depth--;
+  }
+  return max;
+}
 
 export type VectorInput = Float32Array | Float64Array | readonly number[];
 export type Payload = Record<string, unknown> | null;
@@ -65,6 +85,10 @@ export function validatePayload(p: unknown): string | null {
     throw errors.invalidPayload(`payload is not serialisable as JSON: ${(e as Error).message}`);
   }
   if (json === undefined) throw errors.invalidPayload("payload is not serialisable as JSON");
+  if (json.length > MAX_PAYLOAD_BYTES || utf8Length(json) > MAX_PAYLOAD_BYTES) {
+    throw errors.invalidPayload(`payload is ${utf8Length(json)} bytes of JSON, the limit is ${MAX_PAYLOAD_BYTES}`);
+  }
+  if (jsonDepth(json) > MAX_PAYLOAD_DEPTH) throw errors.invalidPayload(`payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels`);
   return json;
 }
 
@@ -75,6 +99,7 @@ export function validateSparse(s: unknown): SparseVector | null {
     throw errors.invalidVector("sparse vector must be { indices, values }");
   }
   const n = input.indices.length;
+  if (!(n <= MAX_SPARSE_ENTRIES)) throw errors.invalidVector(`sparse vector has ${n} entries, the limit is ${MAX_SPARSE_ENTRIES}`);
   if (input.values.length !== n) throw errors.invalidVector("sparse vector indices and values differ in length");
   const indices = new Uint32Array(n);
   const values = new Float32Array(n);

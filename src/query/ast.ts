@@ -133,6 +133,7 @@ export type Statement =
     }
   | { readonly kind: "checkpoint"; readonly pos: Position }
   | { readonly kind: "backup"; readonly dir: ValueNode; readonly pos: Position }
+  | { readonly kind: "check"; readonly collection: NameRef | null; readonly pos: Position }
   | { readonly kind: "vacuum"; readonly collection: NameRef; readonly pos: Position };
 
 export type StatementKind = Statement["kind"];

@@ -51,6 +51,7 @@ const NAMES: Record<Statement["kind"], string> = {
   copyFrom: "COPY",
   copyTo: "COPY",
   checkpoint: "CHECKPOINT",
+  check: "CHECK",
   vacuum: "VACUUM",
   backup: "BACKUP",
 };
@@ -270,6 +271,27 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
         count: r.items,
         message: `backed up ${r.collections} collection${r.collections === 1 ? "" : "s"} (${r.items} items) to ${dir}`,
       });
+    }
+    case "check": {
+      // the collection's stored name (names match case-insensitively)
+      const only = stmt.collection ? collectionOf(db, stmt.collection).name : undefined;
+      const report = db.check();
+      const collections = report.collections.filter((c) => only === undefined || c.name === only);
+      const own = new Set(report.collections.flatMap((c) => c.problems));
+      // problems with the files concern the whole database: reported whichever collection is checked
+      const fileProblems = report.problems.filter((p) => !own.has(p));
+      const rows: Row[] = collections.map((c) => ({
+        collection: c.name,
+        items: c.items,
+        rows: c.rows,
+        index: c.index,
+        status: c.problems.length === 0 ? "ok" : c.problems.join("; "),
+      }));
+      const dbStatus = [...fileProblems, ...(report.writeBlocked ? [report.writeBlocked] : [])];
+      if (dbStatus.length > 0) rows.push({ collection: null, items: null, rows: null, index: null, status: dbStatus.join("; ") });
+      const problems = collections.reduce((n, c) => n + c.problems.length, fileProblems.length);
+      const message = problems === 0 ? `ok: ${collections.length} collections, ${report.filesChecked} files checked` : `${problems} problems`;
+      return done({ rows, count: problems, message });
     }
     case "vacuum": {
       const c = collectionOf(db, stmt.collection);

@@ -67,6 +67,7 @@ class VqlParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.buildIndex) },
       { ALT: () => this.SUBRULE(this.copy) },
       { ALT: () => this.SUBRULE(this.checkpoint) },
+      { ALT: () => this.SUBRULE(this.check) },
       { ALT: () => this.SUBRULE(this.vacuum) },
       { ALT: () => this.SUBRULE(this.backup) },
     ]),
@@ -503,6 +504,12 @@ class VqlParser extends EmbeddedActionsParser {
     return { kind: "backup", dir: this.SUBRULE(this.value), pos: pos(start) };
   });
 
+  private check = this.RULE("check", (): Statement => {
+    const start = this.CONSUME(K.CHECK);
+    const collection = this.OPTION(() => this.SUBRULE(this.nameRef)) ?? null;
+    return { kind: "check", collection, pos: pos(start) };
+  });
+
   private vacuum = this.RULE("vacuum", (): Statement => {
     const start = this.CONSUME(K.VACUUM);
     return { kind: "vacuum", collection: this.SUBRULE(this.nameRef), pos: pos(start) };
@@ -738,14 +745,63 @@ export function expectedAfter(before: IToken[]): TokenType[] {
       break;
     }
   }
-  const tail = before.slice(start);
+  // Content assist costs more than linear time in the tokens: a long list of literals
+  // ("1, 2, 3, …") says no more than its last two elements, so it is cut to them.
+  const literal = (t: IToken | undefined) =>
+    t !== undefined && (t.tokenType === T.NumberLiteral || t.tokenType === T.StringLiteral || t.tokenType === T.JsonString || t.tokenType === T.Param);
+  const tail: IToken[] = [];
+  for (let i = start; i < before.length; i++) {
+    const t = before[i]!;
+    const n = tail.length;
+    if (literal(t) && before[i + 1]?.tokenType === T.Comma && n >= 2 && tail[n - 1]!.tokenType === T.Comma && literal(tail[n - 2])) {
+      i++; // drop "literal ," inside a run
+      continue;
+    }
+    tail.push(t);
+  }
+  if (tail.length > MAX_ASSIST_TOKENS) return []; // too long to say what was expected
   const paths = tail.length === 0 ? parser.computeContentAssist("statement", []) : parser.computeContentAssist("statement", tail);
   const next = paths.map((p) => p.nextTokenType);
   if (tail.length > 0 && next.length === 0) return [T.Semicolon]; // statement complete
   return next;
 }
 
+/** Past this many tokens (after cutting literal lists) a syntax error does not list what was expected. */
+const MAX_ASSIST_TOKENS = 5000;
+
+/** Longest statement text (one exec()/query() call, or one statement of a file) in characters. */
+export const MAX_STATEMENT_CHARS = 16 * 1024 * 1024;
+/** Deepest nesting of ( [ { and of NOT chains: deeper input is an error, not a stack overflow. */
+export const MAX_NESTING = 100;
+/** Most conditions joined by AND/OR in one statement (a filter is a tree as deep as its chain). */
+export const MAX_FILTER_TERMS = 1000;
+
+function checkNesting(tokens: IToken[]): void {
+  let depth = 0;
+  let nots = 0;
+  let terms = 0;
+  for (const t of tokens) {
+    const type = t.tokenType;
+    if (type === T.Semicolon) terms = 0;
+    else if ((type === K.AND || type === K.OR) && ++terms >= MAX_FILTER_TERMS) {
+      const at = pos(t);
+      throw new VqliteError("SYNTAX_ERROR", `a statement joins more than ${MAX_FILTER_TERMS} conditions with AND/OR`).withPosition(at);
+    }
+    if (type === T.LParen || type === T.LBracket || type === T.LBrace) depth++;
+    else if (type === T.RParen || type === T.RBracket || type === T.RBrace) depth = Math.max(0, depth - 1);
+    nots = type === K.NOT ? nots + 1 : 0;
+    if (depth > MAX_NESTING || nots > MAX_NESTING) {
+      const at = pos(t);
+      throw new VqliteError("SYNTAX_ERROR", `nesting deeper than ${MAX_NESTING} levels`).withPosition(at);
+    }
+  }
+}
+
 export function tokenize(text: string): IToken[] {
+  if (typeof text !== "string") throw new VqliteError("INVALID_ARGUMENT", "statement text must be a string").withPosition({ line: 1, column: 1 });
+  if (text.length > MAX_STATEMENT_CHARS) {
+    throw new VqliteError("INVALID_ARGUMENT", `statement text is ${text.length} characters, the limit is ${MAX_STATEMENT_CHARS}`).withPosition({ line: 1, column: 1 });
+  }
   const lexed = T.vqlLexer.tokenize(text);
   if (lexed.errors.length > 0) {
     const e = lexed.errors[0]!;
@@ -757,6 +813,7 @@ export function tokenize(text: string): IToken[] {
     const hint = isString ? "unterminated string" : "unexpected character";
     throw new VqliteError("SYNTAX_ERROR", `near "${ch}": ${hint}`).withPosition(at);
   }
+  checkNesting(lexed.tokens);
   return lexed.tokens;
 }
 
@@ -775,7 +832,8 @@ export function parse(text: string): Statement[] {
       // the grammar stopped before this token: what could have followed is what was expected here
       token = tokens[index];
     }
-    const expected = joinAlternatives(expectedAfter(tokens.slice(0, index)).map(label));
+    const alternatives = expectedAfter(tokens.slice(0, index));
+    const expected = alternatives.length > 0 ? joinAlternatives(alternatives.map(label)) : "something else (the statement is too long to list what)";
     let at: Position;
     if (index < tokens.length && tokens[index]!.tokenType !== EOF) {
       at = pos(tokens[index]!);

@@ -89,6 +89,7 @@ export const K = {
   SPARSE: keyword("sparse"),
   EXCLUDE: keyword("exclude"),
   OVERWRITE: keyword("overwrite"),
+  CHECK: keyword("check"),
   VACUUM: keyword("vacuum"),
   BACKUP: keyword("backup"),
   // operators and literals: never names

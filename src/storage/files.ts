@@ -7,7 +7,9 @@ import * as path from "node:path";
 import { io } from "../errors";
 
 export function ensureDirectory(dir: string): void {
-  io(`creating directory ${dir}`, () => vfs.mkdirp(dir));
+  io(`creating directory ${dir}`, () => {
+    if (!vfs.exists(dir)) vfs.mkdirp(dir);
+  });
 }
 
 export function syncDirectory(dir: string): void {
@@ -18,14 +20,23 @@ export function syncDirectory(dir: string): void {
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const tmp = `${file}.tmp`;
   io(`writing ${file}`, () => {
-    const fd = vfs.open(tmp, "w");
     try {
-      writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
-      vfs.fsync(fd);
-    } finally {
-      vfs.close(fd);
+      const fd = vfs.open(tmp, "w");
+      try {
+        writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
+        vfs.fsync(fd);
+      } finally {
+        closeQuietly(fd);
+      }
+      vfs.rename(tmp, file);
+    } catch (e) {
+      try {
+        vfs.unlink(tmp); // give the space back (a full disk)
+      } catch {
+        // a leftover .tmp is removed at the next open
+      }
+      throw e;
     }
-    vfs.rename(tmp, file);
   });
   syncDirectory(path.dirname(file));
 }
@@ -35,7 +46,16 @@ export function readFileBytes(file: string): Uint8Array<ArrayBuffer> {
 }
 
 export function fileExists(file: string): boolean {
-  return vfs.exists(file);
+  return io(`looking for ${file}`, () => vfs.exists(file));
+}
+
+/** Close a descriptor whose work is over (a failed close cannot lose data that was synced before it). */
+export function closeQuietly(fd: number): void {
+  try {
+    vfs.close(fd);
+  } catch {
+    // nothing to do: the descriptor is gone either way
+  }
 }
 
 export function removeFile(file: string): void {
@@ -48,9 +68,14 @@ export function listDirectory(dir: string): string[] {
 
 export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
   let off = 0;
+  let stalled = 0;
   while (off < bytes.length) {
     const n = vfs.write(fd, bytes, off, bytes.length - off, position === undefined ? null : position + off);
-    off += n;
+    if (n <= 0 && ++stalled > 1) {
+      throw Object.assign(new Error("EIO: write made no progress"), { code: "EIO", syscall: "write" });
+    }
+    if (n > 0) stalled = 0;
+    off += Math.max(0, n);
   }
 }
 

@@ -8,6 +8,20 @@
  *
  * Nothing outside src/storage imports node:fs for database files; storage
  * files import this module instead of node:fs.
+ *
+ * Fault semantics (tested by test/faults.test.ts, which fails every call of a
+ * mixed workload in turn with ENOSPC, EIO, EACCES, a torn write or a failed sync):
+ *  - A failed call surfaces as a VqliteError naming the file and the call:
+ *    DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise (errors.io). The write it
+ *    belonged to changes nothing the caller can see: the log is cut back, temp
+ *    files are removed, mmap rows are allocated (vector_file.ts) before the write
+ *    is logged so a logged write always applies.
+ *  - A short write is continued (writeAll); one that makes no progress is EIO.
+ *  - A failed fsync/fdatasync/directory sync is marked (isSyncFailure): the
+ *    database then refuses writes until reopened and never syncs again in this
+ *    session (write_gate.ts). So does a failed WAL append.
+ *  - Opening does not need free space to serve reads: the database layer falls
+ *    back to a recovery that writes nothing (db.ts, readOnlyRecovery).
  */
 import * as fs from "node:fs";
 
@@ -50,7 +64,43 @@ export function setFaultHook(h: FaultHook | null): FaultHook | null {
 }
 
 function check(op: FsOp, path: string, length?: number): number | void {
-  if (hook !== null) return hook(op, path, length);
+  if (hook === null) return;
+  try {
+    return hook(op, path, length);
+  } catch (e) {
+    throw tag(e, op);
+  }
+}
+
+/** Name the call on an error (injected faults have no syscall) and mark failed syncs. */
+function tag(e: unknown, op: FsOp): unknown {
+  if (e !== null && typeof e === "object") {
+    const err = e as { syscall?: string; vqliteSyncFailed?: boolean };
+    if (err.syscall === undefined) err.syscall = op;
+    if (op === "fsync" || op === "fdatasync" || op === "syncDir") err.vqliteSyncFailed = true;
+  }
+  return e;
+}
+
+function synced(op: FsOp, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    throw tag(e, op);
+  }
+}
+
+/**
+ * Whether an error (or any error in its cause chain) is a failed fsync,
+ * fdatasync or directory sync. After one, the kernel may have dropped the dirty
+ * pages: retrying the sync can succeed without the data being on disk, so the
+ * database must stop writing instead (the PostgreSQL "fsyncgate" lesson).
+ */
+export function isSyncFailure(e: unknown): boolean {
+  for (let c = e, depth = 0; c !== null && typeof c === "object" && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    if ((c as { vqliteSyncFailed?: boolean }).vqliteSyncFailed === true) return true;
+  }
+  return false;
 }
 
 function pathOf(fd: number): string {
@@ -88,12 +138,12 @@ export const vfs = {
 
   fsync(fd: number): void {
     check("fsync", pathOf(fd));
-    fs.fsyncSync(fd);
+    synced("fsync", () => fs.fsyncSync(fd));
   },
 
   fdatasync(fd: number): void {
     check("fdatasync", pathOf(fd));
-    fs.fdatasyncSync(fd);
+    synced("fdatasync", () => fs.fdatasyncSync(fd));
   },
 
   ftruncate(fd: number, size: number): void {
@@ -169,7 +219,7 @@ export const vfs = {
     check("syncDir", dir);
     const fd = fs.openSync(dir, "r");
     try {
-      fs.fsyncSync(fd);
+      synced("syncDir", () => fs.fsyncSync(fd));
     } finally {
       fs.closeSync(fd);
     }

@@ -5,7 +5,7 @@
  */
 import * as path from "node:path";
 import { errors, io } from "../errors";
-import { writeAll } from "./files";
+import { closeQuietly, writeAll } from "./files";
 import { vfs } from "./fs";
 
 const heldInThisProcess = new Set<string>();
@@ -49,9 +49,16 @@ export class DirectoryLock {
         try {
           writeAll(fd, new TextEncoder().encode(content), 0);
           vfs.fsync(fd);
-        } finally {
-          vfs.close(fd);
+        } catch (e) {
+          closeQuietly(fd);
+          try {
+            vfs.unlink(file); // ours, half-made: leave no lock behind
+          } catch {
+            // a lock naming this process and not held by it is taken over (below)
+          }
+          throw e;
         }
+        closeQuietly(fd);
         heldInThisProcess.add(key);
         return new DirectoryLock(file);
       } catch (e) {
@@ -65,7 +72,9 @@ export class DirectoryLock {
       }
       const [pidText, startTime] = text.trim().split(" ");
       const pid = Number(pidText);
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid, startTime)) throw errors.locked(dir, pid);
+      // A lock naming this process that this process does not hold is a leftover of a failed release.
+      const ours = pid === process.pid && startTime === (processStartTime(process.pid) ?? undefined);
+      if (Number.isInteger(pid) && pid > 0 && !ours && isAlive(pid, startTime)) throw errors.locked(dir, pid);
       // Stale: owner is gone (or the file is garbage from a crash mid-write). Take it over.
       io(`removing stale lock ${file}`, () => vfs.unlink(file));
     }

@@ -56,7 +56,7 @@
  */
 import * as path from "node:path";
 import { errors, io } from "../errors";
-import { readAt, writeAll } from "./files";
+import { closeQuietly, readAt, writeAll } from "./files";
 import { vfs } from "./fs";
 import { isAlive, processStartTime } from "./lock";
 import { crc32 } from "./binary";
@@ -99,7 +99,7 @@ export class ReaderRegistration {
       try {
         writeAll(fd, new TextEncoder().encode(text), 0);
       } finally {
-        vfs.close(fd);
+        closeQuietly(fd);
       }
       vfs.rename(tmp, this.file);
     });
@@ -230,7 +230,7 @@ export class WalFollower {
   close(): void {
     if (this.fd < 0) return;
     try {
-      vfs.close(this.fd);
+      closeQuietly(this.fd);
     } catch {
       // already gone
     }

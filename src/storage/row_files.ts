@@ -21,7 +21,7 @@
  * rewritten.
  */
 import { errors, io } from "../errors";
-import { readAt, syncDirectory, writeAll } from "./files";
+import { closeQuietly, readAt, syncDirectory, writeAll } from "./files";
 import { vfs } from "./fs";
 import * as path from "node:path";
 
@@ -143,7 +143,7 @@ function openFile(file: string, magic: string): { fd: number; size: number } {
       checkHeader(file, readAt(fd, ROW_FILE_HEADER, 0), magic);
       return { fd, size };
     } catch (e) {
-      vfs.close(fd);
+      closeQuietly(fd);
       throw e;
     }
   });
@@ -155,7 +155,7 @@ function createFile(file: string, head: Uint8Array): number {
     try {
       writeAll(fd, head, 0);
     } catch (e) {
-      vfs.close(fd);
+      closeQuietly(fd);
       throw e;
     }
     return fd;
@@ -202,8 +202,8 @@ export class RowFiles {
       f.mapHash();
       return f;
     } catch (e) {
-      vfs.close(heap.fd);
-      if (ridx) vfs.close(ridx.fd);
+      closeQuietly(heap.fd);
+      if (ridx) closeQuietly(ridx.fd);
       throw e;
     }
   }
@@ -240,8 +240,8 @@ export class RowFiles {
       syncDirectory(dir);
       return f;
     } catch (e) {
-      vfs.close(heapFd);
-      if (ridxFd >= 0) vfs.close(ridxFd);
+      closeQuietly(heapFd);
+      if (ridxFd >= 0) closeQuietly(ridxFd);
       throw e;
     }
   }
@@ -262,8 +262,8 @@ export class RowFiles {
       idx[i + 2] = ref.length;
       idx[i + 3] = idHash(rec.id);
     }
-    io(`writing ${this.state.rowsFile}`, () => writeAll(this.heapFd, w.buf.subarray(0, w.len), base));
-    io(`writing ${this.state.ridxFile}`, () => writeAll(this.ridxFd, new Uint8Array(idx.buffer), ROW_FILE_HEADER + from * 16));
+    io(`writing ${path.join(this.dir, this.state.rowsFile)}`, () => writeAll(this.heapFd, w.buf.subarray(0, w.len), base));
+    io(`writing ${path.join(this.dir, this.state.ridxFile)}`, () => writeAll(this.ridxFd, new Uint8Array(idx.buffer), ROW_FILE_HEADER + from * 16));
     this.state.heapEnd = base + w.len;
     this.state.rows = to;
   }
@@ -277,14 +277,14 @@ export class RowFiles {
       const ref = w.add(rec);
       refs.push([row, { offset: base + ref.offset, length: ref.length }]);
     }
-    io(`writing ${this.state.rowsFile}`, () => writeAll(this.heapFd, w.buf.subarray(0, w.len), base));
+    io(`writing ${path.join(this.dir, this.state.rowsFile)}`, () => writeAll(this.heapFd, w.buf.subarray(0, w.len), base));
     this.state.heapEnd = base + w.len;
     for (const [row, ref] of refs) this.state.overrides.set(row, ref);
   }
 
   syncData(): void {
-    io(`syncing ${this.state.rowsFile}`, () => vfs.fdatasync(this.heapFd));
-    io(`syncing ${this.state.ridxFile}`, () => vfs.fdatasync(this.ridxFd));
+    io(`syncing ${path.join(this.dir, this.state.rowsFile)}`, () => vfs.fdatasync(this.heapFd));
+    io(`syncing ${path.join(this.dir, this.state.ridxFile)}`, () => vfs.fdatasync(this.ridxFd));
   }
 
   /** Write a new hash table file covering the live rows of [0, n) (after remap: it reads the row index), synced. */
@@ -314,7 +314,7 @@ export class RowFiles {
         vfs.fsync(fd);
       });
     } finally {
-      vfs.close(fd);
+      closeQuietly(fd);
     }
     const before = { name: this.state.hidxFile, rows: this.state.hashRows };
     this.state.hidxFile = name;
@@ -433,7 +433,7 @@ export class RowFiles {
   close(): void {
     for (const fd of [this.heapFd, this.ridxFd]) {
       try {
-        vfs.close(fd);
+        closeQuietly(fd);
       } catch {
         // closing a descriptor we will not use again
       }

@@ -11,6 +11,11 @@
  *   4096 .. rows, float32, stride = dimension, capacity rows
  * File size is exactly HEADER_BYTES + capacity * dimension * 4.
  *
+ * Rows are allocated (written as zeros with pwrite) before a write is journaled
+ * (MmapVectorStore.reserve), so a full disk fails the write cleanly before
+ * the log; the rows themselves are then copied into the shared mapping, which
+ * cannot fail on allocated pages.
+ *
  * Bun.mmap facts this design respects: mappings are never unmapped explicitly
  * (they go with GC), so the file is only ever grown, never truncated while
  * mapped; an empty file cannot be mapped, so the header page always exists;
@@ -18,7 +23,7 @@
  */
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
-import { readAt, writeAll } from "./files";
+import { closeQuietly, readAt, writeAll } from "./files";
 import { vfs } from "./fs";
 import type { VectorStore } from "./vector_store";
 
@@ -71,13 +76,18 @@ function fileSizeFor(dimension: number, capacity: number): number {
  * Durable row count is `syncedCount`; rows past it exist only until the next sync.
  */
 export class VectorFile {
+  /** Rows known to have their blocks allocated (written, or zero-filled by allocate()). */
+  private allocatedRows: number;
+
   private constructor(
     readonly path: string,
     private fd: number,
     readonly dimension: number,
     public capacity: number,
     public syncedCount: number,
-  ) {}
+  ) {
+    this.allocatedRows = syncedCount;
+  }
 
   static create(path: string, dimension: number, capacity = 1024): VectorFile {
     capacity = Math.max(1, capacity);
@@ -88,8 +98,12 @@ export class VectorFile {
         writeAll(fd, encodeHeader({ dimension, count: 0, capacity }), 0);
         vfs.fsync(fd);
       } catch (e) {
-        vfs.close(fd);
-        vfs.unlink(path);
+        closeQuietly(fd);
+        try {
+          vfs.unlink(path);
+        } catch {
+          // a leftover file no manifest names is removed at the next open
+        }
         throw e;
       }
       return new VectorFile(path, fd, dimension, capacity, 0);
@@ -133,7 +147,9 @@ export class VectorFile {
       }
       const expected = fileSizeFor(header.dimension, header.capacity);
       const rowBytes = header.dimension * 4;
-      if (repairGrowth && size > expected && (size - HEADER_BYTES) % rowBytes === 0) {
+      if (readOnly && repairGrowth && size > expected && (size - HEADER_BYTES) % rowBytes === 0) {
+        // read-only recovery: the extra rows are never read, the header stays as it is
+      } else if (repairGrowth && size > expected && (size - HEADER_BYTES) % rowBytes === 0) {
         header.capacity = (size - HEADER_BYTES) / rowBytes;
         writeAll(fd, encodeHeader(header), 0);
         vfs.fdatasync(fd);
@@ -144,7 +160,7 @@ export class VectorFile {
       }
       return new VectorFile(path, fd, header.dimension, header.capacity, header.count);
     } catch (e) {
-      vfs.close(fd);
+      closeQuietly(fd);
       if (e instanceof VqliteError) throw e;
       throw errors.io(`opening vector file ${path}`, e);
     }
@@ -177,11 +193,47 @@ export class VectorFile {
     return true;
   }
 
+  /**
+   * Make sure rows [fromRow, toRow) have blocks on disk, writing zeros where
+   * nothing was written yet, so that later writes to them (through the
+   * mapping) cannot hit a full disk. Call before journaling the write.
+   */
+  allocate(fromRow: number, toRow: number): void {
+    const start = Math.max(fromRow, this.allocatedRows);
+    if (toRow <= start) return;
+    this.ensureCapacity(toRow);
+    const chunkRows = Math.max(1, Math.floor((1 << 20) / this.rowBytes));
+    const zeros = new Uint8Array(Math.min(toRow - start, chunkRows) * this.rowBytes);
+    io(`allocating rows in vector file ${this.path}`, () => {
+      for (let r = start; r < toRow; r += chunkRows) {
+        const n = Math.min(chunkRows, toRow - r);
+        writeAll(this.fd, zeros.subarray(0, n * this.rowBytes), HEADER_BYTES + r * this.rowBytes);
+      }
+    });
+    this.allocatedRows = toRow;
+  }
+
+  /**
+   * Undo a growth whose writes failed (a full disk), giving the space back.
+   * Only for a file that is not mapped (a memory store's persistence file):
+   * a mapped file must never shrink.
+   */
+  shrinkTo(capacity: number): void {
+    if (capacity >= this.capacity) return;
+    io(`shrinking vector file ${this.path}`, () => {
+      vfs.ftruncate(this.fd, fileSizeFor(this.dimension, capacity));
+      writeAll(this.fd, encodeHeader({ dimension: this.dimension, count: Math.min(this.syncedCount, capacity), capacity }), 0);
+    });
+    this.capacity = capacity;
+    this.allocatedRows = Math.min(this.allocatedRows, capacity);
+  }
+
   writeRows(startRow: number, rows: Float32Array): void {
     if (rows.length === 0) return;
     this.ensureCapacity(startRow + rows.length / this.dimension);
     const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
     io(`writing vector file ${this.path}`, () => writeAll(this.fd, bytes, HEADER_BYTES + startRow * this.rowBytes));
+    this.allocatedRows = Math.max(this.allocatedRows, startRow + rows.length / this.dimension);
   }
 
   readRows(startRow: number, count: number): Float32Array {
@@ -226,8 +278,9 @@ export class VectorFile {
 
 /**
  * Vectors in a file, read through a shared mapping (zero-copy views).
- * Appends go through pwrite (coherent with the mapping through the page cache),
- * so writing does not fault the mapping's pages into this process.
+ * reserve() grows the file and allocates the rows with pwrite (the step that
+ * can fail, done before a write is journaled); append() then copies the row
+ * into the mapping, which cannot fail, so a journaled write always applies.
  */
 export class MmapVectorStore implements VectorStore {
   readonly kind = "mmap" as const;
@@ -291,7 +344,10 @@ export class MmapVectorStore implements VectorStore {
       if (this.rows + extra > this.file.capacity && this.file.refreshCapacity()) this.view = this.file.map();
       return;
     }
-    if (this.file.ensureCapacity(this.rows + extra)) this.view = this.file.map();
+    this.file.ensureCapacity(this.rows + extra);
+    // remap when the file grew (also when a previous remap failed after the growth)
+    if (this.view.length < this.file.capacity * this.dimension) this.view = this.file.map();
+    this.file.allocate(this.rows, this.rows + extra);
   }
 
   append(vector: Float32Array): number {
@@ -306,7 +362,8 @@ export class MmapVectorStore implements VectorStore {
       }
       return this.rows++;
     }
-    if (this.rows >= this.aheadUntil) this.file.writeRows(this.rows, vector);
+    // rows written ahead of their log record (writeAhead) are in the file already
+    if (this.rows >= this.aheadUntil) this.view.set(vector, this.rows * this.dimension);
     return this.rows++;
   }
 

@@ -19,7 +19,7 @@
  */
 import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
-import { readFileBytes, writeAll } from "./files";
+import { closeQuietly, fileExists, readFileBytes, writeAll } from "./files";
 import { vfs } from "./fs";
 
 const MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x57, 0x41, 0x4c, 0x00, 0x01]); // "VQLWAL\0\1"
@@ -122,9 +122,10 @@ export class WriteAheadLog {
   /** Open (creating if missing, with header salt `salt`), recover the records, and cut any torn tail. */
   static open(path: string, durability: Durability, salt = 0): { wal: WriteAheadLog; recovery: WalRecovery } {
     let bytes: Uint8Array = new Uint8Array(0);
-    if (vfs.exists(path)) bytes = readFileBytes(path);
+    const exists = fileExists(path);
+    if (exists) bytes = readFileBytes(path);
     const { records, goodEnd } = parseWal(path, bytes);
-    const fd = io(`opening ${path}`, () => vfs.open(path, vfs.exists(path) ? "r+" : "w+"));
+    const fd = io(`opening ${path}`, () => vfs.open(path, exists ? "r+" : "w+"));
     try {
       let size = goodEnd;
       if (goodEnd === 0) {
@@ -145,7 +146,7 @@ export class WriteAheadLog {
         recovery: { records, discardedBytes: bytes.length > WAL_HEADER_BYTES ? bytes.length - Math.max(goodEnd, WAL_HEADER_BYTES) : 0 },
       };
     } catch (e) {
-      vfs.close(fd);
+      closeQuietly(fd);
       throw e instanceof VqliteError ? e : errors.io(`opening ${path}`, e);
     }
   }
@@ -200,12 +201,13 @@ export class WriteAheadLog {
     this.unsynced = false;
   }
 
-  close(): void {
+  /** Close, syncing first unless `sync` is false (after a failed sync: never retry one). */
+  close(sync = true): void {
     if (this.fd < 0) return;
     try {
-      this.sync();
+      if (sync) this.sync();
     } finally {
-      vfs.close(this.fd);
+      closeQuietly(this.fd);
       this.fd = -1;
     }
   }

@@ -6,7 +6,7 @@
  * little-endian float32 (version 1.0). Rows get the ids '0', '1', … as with .fvecs.
  */
 import { errors, io, VqliteError } from "../../errors";
-import { readAt } from "../files";
+import { closeQuietly, readAt } from "../files";
 import { writeStreaming } from "./sink";
 import { fileError, type ExportRecord, type ImportRecord, type Progress } from "./types";
 import { vfs } from "../fs";
@@ -110,7 +110,7 @@ export function readNpy(
     }
     return h;
   } finally {
-    vfs.close(fd);
+    closeQuietly(fd);
   }
 }
 

@@ -9,7 +9,7 @@
 import { parquetMetadata, parquetRead, parquetSchema, type FileMetaData, type SchemaTree } from "hyparquet";
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import { errors, io, VqliteError } from "../../errors";
-import { readAt } from "../files";
+import { closeQuietly, readAt } from "../files";
 import type { ColumnBatch, TableReader } from "./columns";
 import { writeStreaming, type FileSink } from "./sink";
 import { settle } from "./sync";
@@ -56,7 +56,7 @@ export function openParquet(file: string): TableReader & { close(): void } {
       columns: tree.children.map((c) => c.element.name),
       totalRows: Number(metadata.num_rows),
       typeOf: (c) => types.get(c) ?? "missing",
-      close: () => vfs.close(fd),
+      close: () => closeQuietly(fd),
       *batches(wanted) {
         let start = 0;
         for (const group of metadata.row_groups) {
@@ -90,7 +90,7 @@ export function openParquet(file: string): TableReader & { close(): void } {
       },
     };
   } catch (e) {
-    vfs.close(fd);
+    closeQuietly(fd);
     throw e;
   }
 }

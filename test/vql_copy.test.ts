@@ -1,25 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import * as path from "node:path";
 import { open } from "../src/index";
-import { VqliteError } from "../src/errors";
-import { parse } from "../src/query/parser";
+import { one, syntaxError, where } from "./vql_helpers";
 import { expectCode, tempDir } from "./helpers";
-
-const one = (text: string) => {
-  const s = parse(text);
-  expect(s).toHaveLength(1);
-  return s[0]!;
-};
-
-function syntaxError(text: string): VqliteError {
-  try {
-    parse(text);
-  } catch (e) {
-    expect((e as VqliteError).code).toBe("SYNTAX_ERROR");
-    return e as VqliteError;
-  }
-  throw new Error(`expected a syntax error for ${text}`);
-}
 
 describe("COPY options parse to the AST", () => {
   test("column names, EXCLUDE and FORMAT, with positions", () => {
@@ -49,11 +32,6 @@ describe("COPY options parse to the AST", () => {
     expect(one("SELECT id FROM table WHERE format = 'x' AND sparse IS NULL AND lancedb > 1 AND exclude < 2 AND overwrite = true")).toMatchObject({ kind: "select", collection: { name: "table" } });
   });
 });
-
-/** An error's plain message and its position fields. */
-function where(e: VqliteError): [string, number | undefined, number | undefined] {
-  return [e.message, e.line, e.column];
-}
 
 describe("COPY option errors point at the option", () => {
   test("syntax", () => {

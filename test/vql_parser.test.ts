@@ -1,24 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { VqliteError } from "../src/errors";
 import { parse } from "../src/query/parser";
+import { one, syntaxError, where } from "./vql_helpers";
 import { KEYWORDS } from "../src/query/tokens";
-
-const one = (text: string) => {
-  const s = parse(text);
-  expect(s).toHaveLength(1);
-  return s[0]!;
-};
-
-function syntaxError(text: string): VqliteError {
-  try {
-    parse(text);
-  } catch (e) {
-    expect(e).toBeInstanceOf(VqliteError);
-    expect((e as VqliteError).code).toBe("SYNTAX_ERROR");
-    return e as VqliteError;
-  }
-  throw new Error(`expected a syntax error for ${text}`);
-}
 
 describe("VQL statements parse to the expected AST", () => {
   test("CREATE COLLECTION with every clause", () => {
@@ -154,11 +137,6 @@ describe("VQL statements parse to the expected AST", () => {
     expect(KEYWORDS).toContain("SEARCH");
   });
 });
-
-/** An error's plain message and its position fields. */
-function where(e: VqliteError): [string, number | undefined, number | undefined] {
-  return [e.message, e.line, e.column];
-}
 
 describe("syntax errors name the token, what would fit, and the position", () => {
   test("the issue's example: a misspelt LIMIT", () => {

@@ -11,10 +11,13 @@
  *   4096 .. rows, float32, stride = dimension, capacity rows
  * File size is exactly HEADER_BYTES + capacity * dimension * 4.
  *
- * Rows are allocated (written as zeros with pwrite) before a write is journaled
- * (MmapVectorStore.reserve), so a full disk fails the write cleanly before
- * the log; the rows themselves are then copied into the shared mapping, which
- * cannot fail on allocated pages.
+ * Rows reach the file with pwrite, never by storing into the mapping: a full
+ * disk then fails the write with ENOSPC instead of a SIGBUS on a sparse page.
+ * A batch's rows are written before its log record (MmapVectorStore.writeAhead,
+ * called by the database's journal), so a full disk fails the write cleanly
+ * before the log, and a reader that sees the record finds the rows. Replay
+ * writes a row again with the bytes it already holds, so a reader following
+ * the file never sees anything but the committed vector.
  *
  * Bun.mmap facts this design respects: mappings are never unmapped explicitly
  * (they go with GC), so the file is only ever grown, never truncated while
@@ -76,18 +79,13 @@ function fileSizeFor(dimension: number, capacity: number): number {
  * Durable row count is `syncedCount`; rows past it exist only until the next sync.
  */
 export class VectorFile {
-  /** Rows known to have their blocks allocated (written, or zero-filled by allocate()). */
-  private allocatedRows: number;
-
   private constructor(
     readonly path: string,
     private fd: number,
     readonly dimension: number,
     public capacity: number,
     public syncedCount: number,
-  ) {
-    this.allocatedRows = syncedCount;
-  }
+  ) {}
 
   static create(path: string, dimension: number, capacity = 1024): VectorFile {
     capacity = Math.max(1, capacity);
@@ -193,25 +191,7 @@ export class VectorFile {
     return true;
   }
 
-  /**
-   * Make sure rows [fromRow, toRow) have blocks on disk, writing zeros where
-   * nothing was written yet, so that later writes to them (through the
-   * mapping) cannot hit a full disk. Call before journaling the write.
-   */
-  allocate(fromRow: number, toRow: number): void {
-    const start = Math.max(fromRow, this.allocatedRows);
-    if (toRow <= start) return;
-    this.ensureCapacity(toRow);
-    const chunkRows = Math.max(1, Math.floor((1 << 20) / this.rowBytes));
-    const zeros = new Uint8Array(Math.min(toRow - start, chunkRows) * this.rowBytes);
-    io(`allocating rows in vector file ${this.path}`, () => {
-      for (let r = start; r < toRow; r += chunkRows) {
-        const n = Math.min(chunkRows, toRow - r);
-        writeAll(this.fd, zeros.subarray(0, n * this.rowBytes), HEADER_BYTES + r * this.rowBytes);
-      }
-    });
-    this.allocatedRows = toRow;
-  }
+
 
   /**
    * Undo a growth whose writes failed (a full disk), giving the space back.
@@ -225,7 +205,6 @@ export class VectorFile {
       writeAll(this.fd, encodeHeader({ dimension: this.dimension, count: Math.min(this.syncedCount, capacity), capacity }), 0);
     });
     this.capacity = capacity;
-    this.allocatedRows = Math.min(this.allocatedRows, capacity);
   }
 
   writeRows(startRow: number, rows: Float32Array): void {
@@ -233,7 +212,6 @@ export class VectorFile {
     this.ensureCapacity(startRow + rows.length / this.dimension);
     const bytes = new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
     io(`writing vector file ${this.path}`, () => writeAll(this.fd, bytes, HEADER_BYTES + startRow * this.rowBytes));
-    this.allocatedRows = Math.max(this.allocatedRows, startRow + rows.length / this.dimension);
   }
 
   readRows(startRow: number, count: number): Float32Array {
@@ -278,9 +256,10 @@ export class VectorFile {
 
 /**
  * Vectors in a file, read through a shared mapping (zero-copy views).
- * reserve() grows the file and allocates the rows with pwrite (the step that
- * can fail, done before a write is journaled); append() then copies the row
- * into the mapping, which cannot fail, so a journaled write always applies.
+ * reserve() grows the file; writeAhead() writes a batch's rows with pwrite
+ * before its log record (the step that can fail), and append() then only
+ * counts them, so a journaled write always applies. Rows appended without
+ * writeAhead (replay, compaction into a new file) are written with pwrite.
  */
 export class MmapVectorStore implements VectorStore {
   readonly kind = "mmap" as const;
@@ -347,7 +326,6 @@ export class MmapVectorStore implements VectorStore {
     this.file.ensureCapacity(this.rows + extra);
     // remap when the file grew (also when a previous remap failed after the growth)
     if (this.view.length < this.file.capacity * this.dimension) this.view = this.file.map();
-    this.file.allocate(this.rows, this.rows + extra);
   }
 
   append(vector: Float32Array): number {
@@ -363,7 +341,7 @@ export class MmapVectorStore implements VectorStore {
       return this.rows++;
     }
     // rows written ahead of their log record (writeAhead) are in the file already
-    if (this.rows >= this.aheadUntil) this.view.set(vector, this.rows * this.dimension);
+    if (this.rows >= this.aheadUntil) this.file.writeRows(this.rows, vector);
     return this.rows++;
   }
 

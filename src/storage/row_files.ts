@@ -329,11 +329,13 @@ export class RowFiles {
   }
 
   private mapSlots(file: string): Uint32Array {
+    // an empty file cannot be mapped (EINVAL): a file shorter than its header is damaged, not unreadable
+    if (io(`reading ${file}`, () => vfs.sizeOf(file)) < ROW_FILE_HEADER) throw errors.corrupt(file, "shorter than its header");
     const map = io(`mapping ${file}`, () => vfs.mmap(file));
     checkHeader(file, map, MAGIC_HIDX);
     const v = new DataView(map.buffer, map.byteOffset);
     const cap = v.getUint32(12, true);
-    if (v.getUint32(16, true) !== this.state.hashRows || map.byteLength < ROW_FILE_HEADER + cap * 4 || (cap & (cap - 1)) !== 0) {
+    if (v.getUint32(16, true) !== this.state.hashRows || map.byteLength < ROW_FILE_HEADER + cap * 4 || cap < 1 || (cap & (cap - 1)) !== 0) {
       throw errors.corrupt(file, "hash table does not match its snapshot");
     }
     this.hashMask = cap - 1;

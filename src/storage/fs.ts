@@ -14,8 +14,8 @@
  *  - A failed call surfaces as a VqliteError naming the file and the call:
  *    DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise (errors.io). The write it
  *    belonged to changes nothing the caller can see: the log is cut back, temp
- *    files are removed, mmap rows are allocated (vector_file.ts) before the write
- *    is logged so a logged write always applies.
+ *    files are removed, an mmap batch's rows are written (vector_file.ts,
+ *    writeAhead) before the write is logged so a logged write always applies.
  *  - A short write is continued (writeAll); one that makes no progress is EIO.
  *  - A failed fsync/fdatasync/directory sync is marked (isSyncFailure): the
  *    database then refuses writes until reopened and never syncs again in this

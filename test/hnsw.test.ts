@@ -83,7 +83,20 @@ describe("HNSW under churn, persistence, vacuum", () => {
     const r = rng(11);
     const victims = Array.from({ length: N }, (_, i) => i).filter(() => r() < 0.3);
     expect(victims.length).toBeGreaterThan(500);
-    for (let s = 0; s < victims.length; s += 100) churned.c.deleteMany(victims.slice(s, s + 100).map(String));
+    const graph = churned.c.index as HnswIndex;
+    // repair, one delete at a time: every node the deleted node linked to drops its link back
+    // and keeps links of its own (so the walk does not decay into dead ends)
+    const isVictim = new Set(victims);
+    for (const v of victims.slice(0, 100)) {
+      const nbrs = graph.neighbours(v).filter((n) => !isVictim.has(n));
+      expect(churned.c.delete(String(v))).toBe(true);
+      for (const n of nbrs) {
+        const now = graph.neighbours(n);
+        expect(now).not.toContain(v);
+        expect(now.length).toBeGreaterThan(0);
+      }
+    }
+    for (let s = 100; s < victims.length; s += 100) churned.c.deleteMany(victims.slice(s, s + 100).map(String));
     for (const id of victims.slice(0, 50)) for (const h of churned.c.search(row(ds.base, id, D), { k: 5 })) expect(h.id).not.toBe(String(id));
     churned.c.insertMany(victims.map((i) => ({ id: String(i), vector: row(ds.base, i, D) })));
     expect(churned.c.count()).toBe(N);

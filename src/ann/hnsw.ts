@@ -787,6 +787,13 @@ export class HnswIndex implements VectorIndex {
     return ix;
   }
 
+  /** A node's links at a level (a copy; empty when it is not a node there). For checks and tests. */
+  neighbours(node: number, level = 0): number[] {
+    if (node < 0 || node >= this.capacity || this.levels[node]! < level) return [];
+    const [links, off] = this.linksAt(node, level);
+    return Array.from(links.subarray(off + 1, off + 1 + links[off]!));
+  }
+
   /** Every live row is a node; every link names a node of the graph; the entry point is a node. */
   verify(): string[] {
     const problems: string[] = [];

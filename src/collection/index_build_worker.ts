@@ -5,7 +5,7 @@
 import { createIndex, writeIndexSection } from "../ann/factory";
 import { VqliteError } from "../errors";
 import { ByteWriter } from "../storage/binary";
-import { FrozenVectorStore } from "../storage/frozen_store";
+import { MmapVectorStore, VectorFile } from "../storage/vector_file";
 import { MemoryVectorStore } from "../storage/vector_store";
 import type { BuildMessage, BuildRequest } from "./index_build";
 import { LiveRows } from "./live_rows";
@@ -19,11 +19,12 @@ function post(message: BuildMessage, transfer: ArrayBuffer[] = []): void {
 self.onmessage = (event: MessageEvent<BuildRequest>) => {
   const req = event.data;
   try {
-    // A vector file is read where it is mapped; rows handed over are put in this
-    // worker's WebAssembly heap, as a memory collection's are, for the same kernels.
+    // A vector file is mapped as a read-only handle maps it (never written, torn header
+    // reads retried while the writer grows it); rows handed over are put in this worker's
+    // WebAssembly heap, as a memory collection's are, for the same kernels.
     const store =
       req.vectors.kind === "file"
-        ? FrozenVectorStore.mapFile(req.vectors.path, req.dimension, req.rows)
+        ? new MmapVectorStore(VectorFile.open(req.vectors.path, req.dimension, false, true), req.rows, true)
         : MemoryVectorStore.from(req.dimension, req.vectors.data);
     const rows = new LiveRows(store, req.metric);
     rows.restore(req.live, req.norms);

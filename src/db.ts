@@ -23,7 +23,7 @@ import * as path from "node:path";
 import { checkCollection, type CollectionCheck } from "./collection/check";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
 import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type StorageKind } from "./collection/config";
-import { decodeLogEntry, encodeLogEntry, type LogEntry, type Mutation } from "./collection/mutation";
+import { decodeLogEntry, encodeLogFramed, type LogEntry, type Mutation } from "./collection/mutation";
 import { assertNever, errors, VqliteError } from "./errors";
 import { executeScript, executeStatement, type Row, type StatementResult } from "./query/executor";
 import { parse } from "./query/parser";
@@ -36,7 +36,7 @@ import { notADatabase, pinnedFiles, ReaderRegistration, WalFollower } from "./st
 import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
-import { parseWal, WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
+import { parseWal, RECORD_HEADER_BYTES, WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
 import { WriteGate } from "./storage/write_gate";
 import type { Progress } from "./ann/types";
 
@@ -781,9 +781,9 @@ export class Database implements CollectionHost, Disposable {
       return;
     }
     const lsn = this.lsn + 1;
-    const payload = encodeLogEntry(entry);
+    const framed = encodeLogFramed(entry, RECORD_HEADER_BYTES);
     try {
-      this.wal.append(lsn, payload);
+      this.wal.appendFramed(lsn, framed);
     } catch (e) {
       if (e instanceof VqliteError && e.code === "INVALID_ARGUMENT") throw e; // too large: nothing was written
       // The log's tail is in doubt: never acknowledge a write after this one until reopened.

@@ -83,6 +83,11 @@ for (const storage of ["memory", "mmap"] as const) {
       expectCode(() => c.insert("x", [1, NaN, 2]), "NON_FINITE_VALUE");
       expectCode(() => c.insert("x", [1, Infinity, 2]), "NON_FINITE_VALUE");
       expectCode(() => c.insert("x", [1, 1e39, 2]), "NON_FINITE_VALUE"); // overflows float32
+      // typed arrays take the copy-then-check path; a batch carves its vectors from one slab
+      expect(expectCode(() => c.insert("x", new Float32Array([1, 2, NaN])), "NON_FINITE_VALUE").message).toContain("position 2");
+      expectCode(() => c.insert("x", new Float64Array([1, -Infinity, 2])), "NON_FINITE_VALUE");
+      expectCode(() => c.insert("x", new Float64Array([1, 2, -1e39])), "NON_FINITE_VALUE");
+      expectCode(() => c.insertMany([{ id: "y", vector: new Float32Array([1, 2, 3]) }, { id: "x", vector: new Float32Array([Infinity, 0, 0]) }]), "NON_FINITE_VALUE");
       expectCode(() => c.insert("x", [0, 0, 0]), "INVALID_VECTOR"); // cannot normalise
       expectCode(() => c.insert("x", ["1", 2, 3] as unknown as number[]), "INVALID_VECTOR");
       expectCode(() => c.insert("", [1, 2, 3]), "INVALID_ID");

@@ -26,6 +26,7 @@ import {
   validateSearchNumbers,
   validateSparse,
   validateVector,
+  VectorSlab,
   type Payload,
   type SparseInput,
   type SparseVector,
@@ -239,9 +240,10 @@ export class Collection {
   insertMany(items: Iterable<Item>): number {
     const seen = new Set<string>();
     const muts: Mutation[] = [];
+    const slab = new VectorSlab(this.dimension);
     let i = 0;
     for (const item of items) {
-      muts.push(this.atIndex(i++, () => this.planPut("insert", item, seen)));
+      muts.push(this.atIndex(i++, () => this.planPut("insert", item, seen, slab)));
     }
     this.write(muts);
     return muts.length;
@@ -249,8 +251,9 @@ export class Collection {
 
   upsertMany(items: Iterable<Item>): number {
     const muts: Mutation[] = [];
+    const slab = new VectorSlab(this.dimension);
     let i = 0;
-    for (const item of items) muts.push(this.atIndex(i++, () => this.planPut("upsert", item, null)));
+    for (const item of items) muts.push(this.atIndex(i++, () => this.planPut("upsert", item, null, slab)));
     this.write(muts);
     return muts.length;
   }
@@ -343,13 +346,13 @@ export class Collection {
     }
   }
 
-  private planPut(mode: "insert" | "upsert", item: Item, seen: Set<string> | null): Mutation {
+  private planPut(mode: "insert" | "upsert", item: Item, seen: Set<string> | null, slab?: VectorSlab): Mutation {
     this.host.assertUsable(this);
     if (item === null || typeof item !== "object") throw errors.invalidArgument("item must be { id, vector, payload?, sparse? }");
     const id = validateId(item.id);
     if (mode === "insert" && (this.rows.has(id) || seen?.has(id))) throw errors.duplicateId(id);
     seen?.add(id);
-    const vector = validateVector(item.vector, this.dimension, this.config.normalize);
+    const vector = validateVector(item.vector, this.dimension, this.config.normalize, slab?.take());
     const payload = validatePayload(item.payload);
     const sparse = validateSparse(item.sparse);
     return { kind: "put", mode, id, vector, payload, sparse };

@@ -66,8 +66,25 @@ function readOptionalText(r: ByteReader): string | null | undefined {
   return t === 2 ? undefined : t === 0 ? null : r.string();
 }
 
+/** Scratch of encodeLogFramed: kept between batches so a large batch is encoded into warm memory. */
+let scratch = new ByteWriter(1 << 16);
+const SCRATCH_KEEP = 64 << 20;
+
+/** A log entry's bytes in a fresh array. */
 export function encodeLogEntry(e: LogEntry): Uint8Array {
-  const w = new ByteWriter(256);
+  return encodeInto(new ByteWriter(256), e).slice();
+}
+
+/**
+ * A log entry's bytes after `skip` free bytes (room for the WAL record header),
+ * in a shared buffer: valid until the next call.
+ */
+export function encodeLogFramed(e: LogEntry, skip: number): Uint8Array {
+  const w = scratch.capacity > SCRATCH_KEEP ? (scratch = new ByteWriter(1 << 16)) : scratch;
+  return encodeInto(w.restart(skip), e);
+}
+
+function encodeInto(w: ByteWriter, e: LogEntry): Uint8Array {
   switch (e.kind) {
     case "create":
       w.u8(Tag.Create).string(e.name).string(JSON.stringify(e.config));

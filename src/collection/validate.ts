@@ -50,19 +50,31 @@ export function validateId(id: unknown): string {
   return id;
 }
 
-/** Copy into a fresh Float32Array, checking dimension and finiteness (after float32 rounding). */
-export function validateVector(v: unknown, dimension: number, normalize: boolean): Float32Array {
+/**
+ * Copy into `out` (a fresh Float32Array by default), checking dimension and
+ * finiteness (after float32 rounding), normalising when asked.
+ */
+export function validateVector(v: unknown, dimension: number, normalize: boolean, out?: Float32Array): Float32Array {
   if (!(v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v))) {
     throw errors.invalidVector("vector must be an array of numbers or a Float32Array");
   }
   const src = v as ArrayLike<unknown>;
   if (src.length !== dimension) throw errors.dimensionMismatch(dimension, src.length);
-  const out = new Float32Array(dimension);
-  for (let i = 0; i < dimension; i++) {
-    const x = src[i];
-    if (typeof x !== "number") throw errors.invalidVector(`vector value at position ${i} is not a number`);
-    out[i] = x;
-    if (!Number.isFinite(out[i]!)) throw errors.nonFinite(i, x);
+  out ??= new Float32Array(dimension);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < dimension; i++) {
+      const x = src[i];
+      if (typeof x !== "number") throw errors.invalidVector(`vector value at position ${i} is not a number`);
+      out[i] = x;
+    }
+  } else {
+    out.set(v as Float32Array | Float64Array);
+  }
+  // x − x is 0 for a finite x and NaN for NaN and ±Infinity: one test per value
+  let s = 0;
+  for (let i = 0; i < dimension; i++) s += out[i]! - out[i]!;
+  if (s !== 0) {
+    for (let i = 0; i < dimension; i++) if (!Number.isFinite(out[i]!)) throw errors.nonFinite(i, (src as ArrayLike<number>)[i]!);
   }
   if (normalize) {
     let s = 0;
@@ -72,6 +84,29 @@ export function validateVector(v: unknown, dimension: number, normalize: boolean
     for (let i = 0; i < dimension; i++) out[i] = out[i]! * inv;
   }
   return out;
+}
+
+/**
+ * Vectors of one batch carved from a few large Float32Arrays instead of one
+ * allocation each: a batch of 10,000 768-d vectors is three slabs, not 10,000
+ * arrays. A vector handed out stays valid as long as anything holds it.
+ */
+export class VectorSlab {
+  private slab = new Float32Array(0);
+  private used = 0;
+
+  constructor(private readonly dimension: number) {}
+
+  take(): Float32Array {
+    const d = this.dimension;
+    if (this.used + d > this.slab.length) {
+      this.slab = new Float32Array(Math.max(d, Math.min(1 << 20, d * 1024)));
+      this.used = 0;
+    }
+    const out = this.slab.subarray(this.used, this.used + d);
+    this.used += d;
+    return out;
+  }
 }
 
 /** Returns the payload as canonical JSON text (null for none), detached from the caller's object. */

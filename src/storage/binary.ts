@@ -15,6 +15,18 @@ export class ByteWriter {
     this.view = new DataView(this.buf.buffer);
   }
 
+  /** Start again with `skip` bytes left free at the front (kept buffer, no fresh allocation). */
+  restart(skip = 0): this {
+    this.ensure(skip);
+    this.pos = skip;
+    return this;
+  }
+
+  /** Bytes allocated, used or not. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
   get length(): number {
     return this.pos;
   }

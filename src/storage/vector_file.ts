@@ -353,10 +353,16 @@ export class MmapVectorStore implements VectorStore {
   writeAhead(vectors: readonly Float32Array[]): void {
     if (vectors.length === 0) return;
     this.reserve(vectors.length);
-    const d = this.dimension;
-    const all = new Float32Array(vectors.length * d);
-    for (let i = 0; i < vectors.length; i++) all.set(vectors[i]!, i * d);
-    this.file.writeRows(this.rows, all);
+    // vectors that lie back to back in one buffer (a batch's slab) go out as one write, uncopied
+    let i = 0;
+    while (i < vectors.length) {
+      const first = vectors[i]!;
+      let j = i + 1;
+      while (j < vectors.length && adjacent(vectors[j - 1]!, vectors[j]!)) j++;
+      const run = j - i === 1 ? first : new Float32Array(first.buffer, first.byteOffset, (j - i) * this.dimension);
+      this.file.writeRows(this.rows + i, run);
+      i = j;
+    }
     this.aheadUntil = this.rows + vectors.length;
   }
 
@@ -386,4 +392,9 @@ export class MmapVectorStore implements VectorStore {
   close(): void {
     this.file.close();
   }
+}
+
+/** Whether `b` starts where `a` ends, in the same buffer. */
+function adjacent(a: Float32Array, b: Float32Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset + a.byteLength === b.byteOffset;
 }

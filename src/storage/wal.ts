@@ -59,12 +59,20 @@ export function walSalt(bytes: Uint8Array): number | null {
 
 export function encodeRecord(lsn: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(RECORD_HEADER_BYTES + payload.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, payload.length, true);
-  v.setFloat64(8, lsn, true);
   out.set(payload, RECORD_HEADER_BYTES);
-  v.setUint32(4, crc32(out.subarray(8)), true);
-  return out;
+  return frameRecord(lsn, out);
+}
+
+/**
+ * Fill in the header of a record whose payload is already in place after
+ * RECORD_HEADER_BYTES free bytes at the front of `framed` (no copy of the payload).
+ */
+export function frameRecord(lsn: number, framed: Uint8Array): Uint8Array {
+  const v = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+  v.setUint32(0, framed.length - RECORD_HEADER_BYTES, true);
+  v.setFloat64(8, lsn, true);
+  v.setUint32(4, crc32(framed.subarray(8)), true);
+  return framed;
 }
 
 /** Parse a WAL image; returns the good records and the offset where they end. */
@@ -162,7 +170,21 @@ export class WriteAheadLog {
    */
   append(lsn: number, payload: Uint8Array): void {
     if (payload.length > MAX_RECORD_BYTES) throw errors.invalidArgument(`a single write of ${payload.length} bytes exceeds the 1 GiB record limit`);
-    const rec = encodeRecord(lsn, payload);
+    this.write(encodeRecord(lsn, payload));
+  }
+
+  /**
+   * Append one record whose payload sits after RECORD_HEADER_BYTES free bytes
+   * at the front of `framed` (the header is written into them): the bulk path,
+   * which copies a large batch no more than it must.
+   */
+  appendFramed(lsn: number, framed: Uint8Array): void {
+    const bytes = framed.length - RECORD_HEADER_BYTES;
+    if (bytes > MAX_RECORD_BYTES) throw errors.invalidArgument(`a single write of ${bytes} bytes exceeds the 1 GiB record limit`);
+    this.write(frameRecord(lsn, framed));
+  }
+
+  private write(rec: Uint8Array): void {
     const start = this.size;
     try {
       writeAll(this.fd, rec, start);

@@ -3,6 +3,7 @@
  * ~1 KB of text payload per item, at 10k / 100k / 1M × 128 (synthetic).
  *
  *   bun bench/scale.ts [MAX_N] [--skip-ingest]
+ *   bun bench/scale.ts ingest             only the durable ingest rates (writes bench/results/scale-ingest.json)
  *
  * Builds the collection in steps (durability full, batches of 10,000); at each
  * step a fresh process per run opens it and reports open time, heap and
@@ -236,6 +237,13 @@ function main(): void {
   console.log("wrote", writeResult("scale", { dim: DIM, queries: QUERIES, mmap: results, memory, latency, searchRatio: latency.mmap / latency.memory, builds, ingest, diskFiles }));
 }
 
+function ingestOnly(): void {
+  const ingest = [ingestRate(128, 200_000), ingestRate(768, 50_000)];
+  console.table(ingest);
+  console.log("wrote", writeResult("scale-ingest", { ingest }));
+}
+
 if (process.argv[2] === "probe") probe(process.argv[3]!);
+else if (process.argv[2] === "ingest") ingestOnly();
 else if (process.argv[2] === "compare") compare(process.argv.slice(3));
 else main();

@@ -287,7 +287,7 @@ export class DiskMeta implements RowMeta {
   /** Read `write`'s output after the row count and format mark. */
   read(r: ByteReader, dir: string): void {
     const liveCount = r.f64();
-    this.table.restore(r.u8array(), r.f32array());
+    this.table.restoreBytes(r.bytes(), r.f32bytes());
     if (this.table.liveCount !== liveCount) throw new RangeError("live row count does not match");
     if (r.u32() !== FORMAT_VERSION) throw new RangeError("unsupported row file format");
     const names = [r.string(), r.string(), r.string()];

@@ -94,11 +94,16 @@ export class LiveRows implements RowSource {
 
   /** Take the live bitmap and norms of the store's rows from a saved copy. */
   restore(live: Uint8Array, norms: Float32Array): void {
+    this.restoreBytes(live, new Uint8Array(norms.buffer, norms.byteOffset, norms.byteLength));
+  }
+
+  /** restore() from the saved bytes themselves (a snapshot's, uncopied; the norms need not be aligned). */
+  restoreBytes(live: Uint8Array, normBytes: Uint8Array): void {
     const n = this.store.length;
-    if (live.length !== n || norms.length !== n) throw new RangeError("row arrays have the wrong length");
+    if (live.length !== n || normBytes.length !== n * 4) throw new RangeError("row arrays have the wrong length");
     this.ensureRows(n);
     this.live.set(live);
-    this.norms.set(norms);
+    new Uint8Array(this.norms.buffer, this.norms.byteOffset, n * 4).set(normBytes);
     let count = 0;
     for (let row = 0; row < n; row++) if (live[row] === 1) count++;
     this.liveRows = count;

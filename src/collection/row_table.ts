@@ -271,7 +271,7 @@ export class RowTable extends LiveRows {
     }
     const mm = new MemoryMeta();
     if (n !== this.store.length) throw new RangeError(`snapshot has ${n} rows, vector file ${this.store.length}`);
-    this.restore(r.u8array(), r.f32array());
+    this.restoreBytes(r.bytes(), r.f32bytes());
     if (this.liveCount !== liveCount) throw new RangeError("live row count does not match");
     const idLens = r.u32array();
     const allIds = r.string();

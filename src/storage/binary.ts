@@ -177,6 +177,11 @@ export class ByteReader {
   u8array(): Uint8Array {
     return this.bytes().slice();
   }
+
+  /** The bytes of a length-prefixed f32 array, uncopied (for a caller that copies them into aligned memory). */
+  f32bytes(): Uint8Array {
+    return this.raw(this.u32() * 4);
+  }
 }
 
 export function utf8Length(s: string): number {

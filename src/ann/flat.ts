@@ -4,7 +4,7 @@
 import type { ByteWriter } from "../storage/binary";
 import { normAt, scoreAt, scoreToDistance } from "./distance";
 import { TopK } from "./topk";
-import type { IndexSearchOptions, IndexSearchResult, Progress, RowSource, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, VectorIndex } from "./types";
 import { wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 
 /** Rows scored per WebAssembly call: the block of scores stays in L1. */
@@ -69,6 +69,33 @@ export class FlatIndex implements VectorIndex {
       route: filter ? "exact-filtered" : "exact",
       stats: { scanned },
     };
+  }
+
+  /**
+   * Exact search over a list of candidate rows (ascending), e.g. the rows a
+   * payload index matched: only those rows are read and scored, in row order
+   * (so ties go as in a full scan), each also passing `filter` when given.
+   */
+  searchCandidates(query: Float32Array, k: number, candidates: Uint32Array, filter?: RowFilter): IndexSearchResult {
+    const { store, metric } = this.source;
+    const d = store.dimension;
+    const qNorm = normAt(query, 0, d);
+    const heap = this.heap;
+    heap.reset(k);
+    const data = store.data();
+    const live = this.source.liveMask();
+    let scanned = 0;
+    for (let i = 0; i < candidates.length; i++) {
+      const row = candidates[i]!;
+      if (live[row] !== 1) continue;
+      if (filter !== undefined && !filter(row)) continue;
+      scanned++;
+      heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+    }
+    const rows: number[] = [];
+    const scores: number[] = [];
+    heap.drain(rows, scores);
+    return { rows, distances: scores.map((s) => scoreToDistance(metric, s)), route: "exact-indexed", stats: { scanned, candidates: candidates.length } };
   }
 
   /**

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { open, type Collection, type Predicate } from "../src/index";
-import { ITEM_ID } from "../src/collection/predicate";
+import { ITEM_ID, open, type Collection, type Predicate } from "../src/index";
 import { expectCode, rng, tempDir } from "./helpers";
 
 // ---- random data -------------------------------------------------------------------------

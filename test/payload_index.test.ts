@@ -237,6 +237,7 @@ describe("payload indexes answer exactly what a full scan answers", () => {
     mem.setStorage("mmap");
     mutate([mem, mm, plain], r, next, 60);
     check();
+    expect(db.check().ok).toBe(true);
     db.checkpoint();
     mutate([mem, mm, plain], r, next, 60); // in the log only: replayed on open
     db.close();
@@ -282,6 +283,21 @@ describe("payload indexes answer exactly what a full scan answers", () => {
         expect(hits.hits.map((h) => [h.id, h.distance])).toEqual(plain.search([0, 0], { k: 30, where: p }).map((h) => [h.id, h.distance]));
       }
     }
+  });
+
+  test("db.check() finds a payload index that disagrees with the payloads", () => {
+    using db = open();
+    const c = db.createCollection("c", { dimension: 2 });
+    c.insertMany(Array.from({ length: 50 }, (_, i) => ({ id: `i${i}`, vector: [1, i], payload: { cat: `c${i % 5}` } })));
+    c.createPayloadIndex("cat");
+    c.search([1, 0], { where: { field: "cat", eq: "c1" } }); // builds the row lists
+    expect(db.check().ok).toBe(true);
+    // damage the index behind the collection's back: row 3 now claims another value
+    const ix = (c as unknown as { fieldIndexes: Map<string, { set(row: number, p: unknown): void }> }).fieldIndexes.get('["cat"]')!;
+    ix.set(3, { cat: "c4" });
+    const report = db.check();
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContain("c: the payload index on cat disagrees with 1 rows");
   });
 
   test("bad predicates and index names are clear errors that change nothing", () => {

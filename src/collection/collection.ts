@@ -515,6 +515,22 @@ export class Collection {
     return this.fieldIndexes.has(fieldPath(field).key);
   }
 
+  /** Consistency check (db.check()): every payload index holds what every row's payload holds. Problems found. */
+  verifyPayloadIndexes(): string[] {
+    const out: string[] = [];
+    for (const ix of this.fieldIndexes.values()) {
+      const name = fieldName(ix.path.segments);
+      if (ix.rowCount > this.rows.rowCount) out.push(`the payload index on ${name} covers ${ix.rowCount} rows of ${this.rows.rowCount}`);
+      let bad = 0;
+      for (let row = 0; row < this.rows.rowCount; row++) {
+        if (!ix.agrees(row, this.rows.isLive(row) ? this.rows.payloadOf(row) : undefined)) bad++;
+      }
+      if (bad > 0) out.push(`the payload index on ${name} disagrees with ${bad} rows`);
+      if (!ix.postingsAgree()) out.push(`the payload index on ${name} has row lists that disagree with its rows`);
+    }
+    return out;
+  }
+
   private payloadIndexBytes(): number {
     let b = 0;
     for (const ix of this.fieldIndexes.values()) b += ix.heapBytes();

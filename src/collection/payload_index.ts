@@ -278,7 +278,25 @@ export class FieldIndex {
     return ix;
   }
 
-  /** Problems for db.check(): what the index holds for `row` against the payload (only sampled by the caller). */
+  /** db.check(): the row lists (when built) hold exactly the rows whose key they are for. */
+  postingsAgree(): boolean {
+    if (!this.postings) return true;
+    let total = 0;
+    for (let id = 0; id < this.postings.length; id++) {
+      const list: number[] = this.postings[id]!;
+      total += list.length;
+      for (let i = 0; i < list.length; i++) {
+        const row = list[i]!;
+        if ((i > 0 && list[i - 1]! >= row) || row >= this.rows || this.keys[row] !== id) return false;
+        if (this.kinds[row] !== STRING && this.kinds[row] !== BOOLEAN) return false;
+      }
+    }
+    let keyed = 0;
+    for (let r = 0; r < this.rows; r++) if (this.kinds[r] === STRING || this.kinds[r] === BOOLEAN) keyed++;
+    return keyed === total;
+  }
+
+  /** db.check(): whether the index holds for `row` what its payload holds (undefined: a dead row, which holds nothing). */
   agrees(row: number, payload: Payload | undefined): boolean {
     const kind = row < this.rows ? this.kinds[row]! : NONE;
     if (payload === undefined) return kind === NONE;

@@ -99,12 +99,15 @@ function scalarArg(v: unknown, what: string, path: FieldPath): Scalar {
   return v;
 }
 
+/** Deepest and/or/not nesting a predicate may have (VQL's own limits keep its filters far below). */
+export const MAX_PREDICATE_DEPTH = 1000;
+
 const LEAF_KEYS = ["eq", "ne", "lt", "lte", "gt", "gte", "in", "notIn", "between", "notBetween", "like", "notLike", "isNull"] as const;
 const OPS: Record<string, CompareOp> = { eq: "=", ne: "!=", lt: "<", lte: "<=", gt: ">", gte: ">=" };
 
 /** Validate a predicate (INVALID_ARGUMENT for anything malformed) into its normalised form. */
 export function toCond(p: Predicate, depth = 0): Cond {
-  if (depth > 200) throw errors.invalidArgument("a predicate may nest at most 200 levels");
+  if (depth > MAX_PREDICATE_DEPTH) throw errors.invalidArgument(`a predicate may nest at most ${MAX_PREDICATE_DEPTH} levels`);
   if (p === null || typeof p !== "object" || Array.isArray(p)) throw errors.invalidArgument(`a predicate must be an object, got ${JSON.stringify(p)}`);
   const o = p as Record<string, unknown>;
   if ("and" in o || "or" in o) {

@@ -24,6 +24,18 @@ function field(path: PathNode): FieldRef {
 
 const OPS: Record<CompareOp, "eq" | "ne" | "lt" | "lte" | "gt" | "gte"> = { "=": "eq", "!=": "ne", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte" };
 
+/** The operands of a chain of ANDs (or ORs), left to right: `a OR b OR c` is one OR of three, not nested ORs. */
+function operands(node: FilterNode, kind: "and" | "or"): FilterNode[] {
+  const out: FilterNode[] = [];
+  const stack = [node];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (n.kind === kind) stack.push(n.right, n.left);
+    else out.push(n);
+  }
+  return out;
+}
+
 /**
  * A WHERE clause as the collection's structured predicate (which the
  * collection evaluates, and plans with payload indexes). Type errors in its
@@ -32,9 +44,9 @@ const OPS: Record<CompareOp, "eq" | "ne" | "lt" | "lte" | "gt" | "gte"> = { "=":
 export function filterPredicate(node: FilterNode, params: Params): Predicate {
   switch (node.kind) {
     case "and":
-      return { and: [filterPredicate(node.left, params), filterPredicate(node.right, params)] };
+      return { and: operands(node, "and").map((n) => filterPredicate(n, params)) };
     case "or":
-      return { or: [filterPredicate(node.left, params), filterPredicate(node.right, params)] };
+      return { or: operands(node, "or").map((n) => filterPredicate(n, params)) };
     case "not":
       return { not: filterPredicate(node.operand, params) };
     case "compare": {

@@ -1,6 +1,9 @@
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ITEM_ID, open, type Collection, type Predicate } from "../src/index";
 import { expectCode, rng, tempDir } from "./helpers";
+
+// about 2 s alone; a loaded 2-core machine can take several times that
+setDefaultTimeout(60_000);
 
 // ---- random data -------------------------------------------------------------------------
 
@@ -222,10 +225,10 @@ describe("payload indexes answer exactly what a full scan answers", () => {
     }
     expect(mem.payloadIndexes().map((p) => p.field)).toEqual(["cat", "flag", "meta.tag", "year"]);
     const check = () => {
-      const u1 = checkAgreement(mem, plain, r, 60);
-      const u2 = checkAgreement(mm, plain, r, 60);
-      expect(u1.used).toBeGreaterThan(20); // the indexes did take part
-      expect(u2.used).toBeGreaterThan(20);
+      const u1 = checkAgreement(mem, plain, r, 45);
+      const u2 = checkAgreement(mm, plain, r, 45);
+      expect(u1.used).toBeGreaterThan(15); // the indexes did take part
+      expect(u2.used).toBeGreaterThan(15);
     };
     check();
     mutate([mem, mm, plain], r, next, 250);

@@ -288,6 +288,25 @@ describe("payload indexes answer exactly what a full scan answers", () => {
     }
   });
 
+  test("candidate scans give the exact scan's ids and distances for every metric and storage", () => {
+    using db = open(tempDir());
+    const r = rng(99);
+    for (const metric of ["l2", "cosine", "dot"] as const) {
+      for (const storage of ["memory", "mmap"] as const) {
+        const c = db.createCollection(`${metric}_${storage}`, { dimension: 24, metric, storage });
+        c.insertMany(Array.from({ length: 600 }, (_, i) => ({ id: `i${i}`, vector: Array.from({ length: 24 }, () => r() - 0.5), payload: { cat: `c${i % 3}` } })));
+        c.createPayloadIndex("cat");
+        for (let t = 0; t < 5; t++) {
+          const q = Array.from({ length: 24 }, () => r() - 0.5);
+          const got = c.searchWithReport(q, { k: 7, where: { field: "cat", eq: `c${t % 3}` } });
+          expect(got.route).toBe("exact-indexed");
+          const want = c.search(q, { k: 7, filter: (p) => (p as { cat: string }).cat === `c${t % 3}`, exact: true });
+          expect(got.hits.map((h) => [h.id, h.distance])).toEqual(want.map((h) => [h.id, h.distance]));
+        }
+      }
+    }
+  });
+
   test("db.check() finds a payload index that disagrees with the payloads", () => {
     using db = open();
     const c = db.createCollection("c", { dimension: 2 });

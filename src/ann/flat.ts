@@ -124,6 +124,9 @@ export class FlatIndex implements VectorIndex {
     const rowsView = scratch.f32(rowsOff, block * d);
     const out = scratch.f32(outOff, block);
     const data = store.data();
+    const rowBytes = d * 4;
+    const srcBytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const dstBytes = Buffer.from(rowsView.buffer, rowsView.byteOffset, rowsView.byteLength);
     const live = this.source.liveMask();
     const heap = this.heap;
     const isL2 = metric === "l2", isDot = metric === "dot";
@@ -135,7 +138,8 @@ export class FlatIndex implements VectorIndex {
         const row = candidates[i]!;
         if (live[row] !== 1) continue;
         if (filter !== undefined && !filter(row)) continue;
-        rowsView.set(data.subarray(row * d, row * d + d), count * d);
+        // a native copy that allocates nothing (a subarray view per row is garbage the GC keeps around)
+        srcBytes.copy(dstBytes, count * rowBytes, row * rowBytes, row * rowBytes + rowBytes);
         picked[count++] = row;
       }
       if (count === 0) break;

@@ -363,6 +363,15 @@ describe("payload indexes answer exactly what a full scan answers", () => {
     expect(["clustered", "clustered-widened"]).toContain(many.route);
     expect(many.candidates).toBe(n / 2);
     for (const h of many.hits) expect((h.payload as { half: number }).half).toBe(1);
+    // HNSW takes a large candidate list as a row bitmap too
+    const g = db.createCollection("g", { dimension: 8, metric: "l2", index: { type: "hnsw", m: 8, efConstruction: 32, efSearch: 32 } });
+    g.insertMany(Array.from({ length: 5000 }, (_, i) => ({ id: `g${i}`, vector: Array.from({ length: 8 }, () => r()), payload: { cat: `c${i % 100}` } })));
+    g.createPayloadIndex("cat");
+    const wide = g.searchWithReport(q, { k: 10, where: { field: "cat", ne: "c7" } });
+    expect(wide.route).toBe("hnsw-filtered");
+    expect(wide.candidates).toBe(4950);
+    expect(wide.hits.length).toBe(10);
+    for (const h of wide.hits) expect((h.payload as { cat: string }).cat).not.toBe("c7");
     // an unindexed field: no candidates, the vector index's own route
     const none = c.searchWithReport(q, { k: 10, filter: (p) => (p as { half: number }).half === 1 });
     expect(none.payloadIndexes).toEqual([]);

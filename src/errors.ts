@@ -24,7 +24,9 @@ export type ErrorCode =
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
   | "TYPE_ERROR"
-  | "CANCELLED";
+  | "CANCELLED"
+  | "INDEX_EXISTS"
+  | "UNKNOWN_INDEX";
 
 export interface ErrorPosition {
   readonly line: number;
@@ -88,6 +90,10 @@ export const errors = {
       "INVALID_NAME",
       `invalid collection name ${JSON.stringify(name)}: names match [A-Za-z_][A-Za-z0-9_]{0,63}`,
     ),
+  indexExists: (collection: string, field: string) =>
+    new VqliteError("INDEX_EXISTS", `${collection} already has a payload index on ${field}`),
+  unknownIndex: (collection: string, field: string) =>
+    new VqliteError("UNKNOWN_INDEX", `${collection} has no payload index on ${field}`),
   invalidPayload: (why: string) => new VqliteError("INVALID_PAYLOAD", why),
   invalidArgument: (why: string) => new VqliteError("INVALID_ARGUMENT", why),
   invalidConfig: (why: string) => new VqliteError("INVALID_CONFIG", why),

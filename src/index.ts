@@ -19,10 +19,13 @@ export type {
   SearchHit,
   SearchReport,
   PayloadFilter,
+  PayloadIndexInfo,
   MemoryUsage,
   VacuumResult,
 } from "./collection/collection";
 export type { CollectionOptions, CollectionConfig, StorageKind } from "./collection/config";
+export { ITEM_ID } from "./collection/predicate";
+export type { Predicate, FieldRef, Scalar } from "./collection/predicate";
 export type { IndexConfig, QuantizationKind } from "./ann/config";
 export type { ImportOptions, ExportOptions } from "./collection/transfer";
 export type { FileFormat, ExportFlavor } from "./storage/formats/types";

@@ -1,6 +1,7 @@
 /** Limits that protect the process: each is a clear error, not an out-of-memory crash or a stack overflow. */
 import { describe, expect, test } from "bun:test";
-import { open } from "../src/index";
+import { open, type Predicate } from "../src/index";
+import { MAX_PREDICATE_DEPTH } from "../src/collection/predicate";
 import { MAX_DIMENSION } from "../src/collection/config";
 import { MAX_ID_BYTES, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, MAX_SPARSE_ENTRIES } from "../src/collection/validate";
 import { MAX_FILTER_TERMS, MAX_NESTING, MAX_STATEMENT_CHARS } from "../src/query/parser";
@@ -69,6 +70,19 @@ describe("limits", () => {
     expect(terms.message).toContain(`more than ${MAX_FILTER_TERMS} conditions`);
     expect(db.query(`SELECT id FROM c WHERE ${Array.from({ length: MAX_FILTER_TERMS }, (_, i) => `id = '${i}'`).join(" OR ")}`)).toEqual([]);
     expect(db.query(`SELECT id FROM c WHERE ${"(".repeat(MAX_NESTING)}id = 'a'${")".repeat(MAX_NESTING)}`)).toEqual([]);
+  });
+
+  test("predicate nesting", () => {
+    using db = open();
+    const c = db.createCollection("c", { dimension: 1 });
+    c.insert("a", [1], { x: 1 });
+    const nest = (depth: number): Predicate => {
+      let p: Predicate = { field: "x", eq: 1 };
+      for (let i = 0; i < depth; i++) p = { not: p };
+      return p;
+    };
+    expect(c.search([1], { where: nest(MAX_PREDICATE_DEPTH) }).length).toBe(1); // an even number of NOTs
+    expect(expectCode(() => c.search([1], { where: nest(MAX_PREDICATE_DEPTH + 1) }), "INVALID_ARGUMENT").message).toContain(`at most ${MAX_PREDICATE_DEPTH} levels`);
   });
 
   test("a syntax error at the end of a very long statement is reported quickly", () => {

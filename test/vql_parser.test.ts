@@ -166,6 +166,6 @@ describe("syntax errors name the token, what would fit, and the position", () =>
     expect(where(syntaxError("CREATE COLLECTION x (DIMENSION 2.5)"))).toEqual(["expected a whole number, got 2.5", 1, 32]);
     expect(where(syntaxError("UPDATE d SET PAYLOAD = NULL, PAYLOAD = NULL WHERE id = 'a'"))).toEqual(["PAYLOAD is set twice", 1, 30]);
     // errors in a later statement point into that statement
-    expect(where(syntaxError("SHOW COLLECTIONS;\nSHOW COLLECTIONS;\n  DROP docs;"))).toEqual(['near "docs": expected COLLECTION', 3, 8]);
+    expect(where(syntaxError("SHOW COLLECTIONS;\nSHOW COLLECTIONS;\n  DROP docs;"))).toEqual(['near "docs": expected COLLECTION or INDEX', 3, 8]);
   });
 });

@@ -4,7 +4,7 @@
 import type { ByteWriter } from "../storage/binary";
 import { normAt, scoreAt, scoreToDistance } from "./distance";
 import { TopK } from "./topk";
-import type { IndexSearchOptions, IndexSearchResult, Progress, RowSource, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, VectorIndex } from "./types";
 import { wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 
 /** Rows scored per WebAssembly call: the block of scores stays in L1. */
@@ -69,6 +69,98 @@ export class FlatIndex implements VectorIndex {
       route: filter ? "exact-filtered" : "exact",
       stats: { scanned },
     };
+  }
+
+  /**
+   * Exact search over a list of candidate rows (ascending), e.g. the rows a
+   * payload index matched: only those rows are read and scored, in row order
+   * (so ties go as in a full scan), each also passing `filter` when given.
+   */
+  searchCandidates(query: Float32Array, k: number, candidates: Uint32Array, filter?: RowFilter): IndexSearchResult {
+    const { store, metric } = this.source;
+    const d = store.dimension;
+    const qNorm = normAt(query, 0, d);
+    const heap = this.heap;
+    const data = store.data();
+    const live = this.source.liveMask();
+    let scanned = 0;
+    const kernels = wasmKernels();
+    if (kernels !== null && candidates.length > k + RESCORE_MARGIN) {
+      // gather the candidates' vectors into the WebAssembly heap a block at a time,
+      // score them there, then rescore the survivors as the TypeScript scan would
+      heap.reset(k + RESCORE_MARGIN);
+      scanned = this.gatherWasm(kernels, query, qNorm, candidates, filter);
+      const cand: number[] = [];
+      heap.drain(cand, []);
+      cand.sort((a, b) => a - b);
+      heap.reset(k);
+      for (const row of cand) heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+    } else {
+      heap.reset(k);
+      for (let i = 0; i < candidates.length; i++) {
+        const row = candidates[i]!;
+        if (live[row] !== 1) continue;
+        if (filter !== undefined && !filter(row)) continue;
+        scanned++;
+        heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+      }
+    }
+    const rows: number[] = [];
+    const scores: number[] = [];
+    heap.drain(rows, scores);
+    return { rows, distances: scores.map((s) => scoreToDistance(metric, s)), route: "exact-indexed", stats: { scanned, candidates: candidates.length } };
+  }
+
+  /** searchCandidates' WebAssembly pass: float32 scores of the live, accepted candidates offered to the heap. */
+  private gatherWasm(kernels: WasmKernels, query: Float32Array, qNorm: number, candidates: Uint32Array, filter: RowFilter | undefined): number {
+    const { store, metric } = this.source;
+    const d = store.dimension;
+    const block = Math.max(1, Math.min(BLOCK, Math.floor((256 * 1024) / (d * 4))));
+    const scratch = (this.scratch ??= new WasmScratch());
+    const qOff = scratch.ensure((d + block * d + block) * 4);
+    const rowsOff = qOff + d * 4;
+    const outOff = rowsOff + block * d * 4;
+    scratch.f32(qOff, d).set(query.subarray(0, d));
+    const rowsView = scratch.f32(rowsOff, block * d);
+    const out = scratch.f32(outOff, block);
+    const data = store.data();
+    const rowBytes = d * 4;
+    const srcBytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const dstBytes = Buffer.from(rowsView.buffer, rowsView.byteOffset, rowsView.byteLength);
+    const live = this.source.liveMask();
+    const heap = this.heap;
+    const isL2 = metric === "l2", isDot = metric === "dot";
+    const picked = new Int32Array(block);
+    let worst = heap.worst, scanned = 0, i = 0;
+    while (i < candidates.length) {
+      let count = 0;
+      for (; i < candidates.length && count < block; i++) {
+        const row = candidates[i]!;
+        if (live[row] !== 1) continue;
+        if (filter !== undefined && !filter(row)) continue;
+        // a native copy that allocates nothing (a subarray view per row is garbage the GC keeps around)
+        srcBytes.copy(dstBytes, count * rowBytes, row * rowBytes, row * rowBytes + rowBytes);
+        picked[count++] = row;
+      }
+      if (count === 0) break;
+      scanned += count;
+      if (isL2) kernels.l2sq_batch(qOff, rowsOff, d, count, d, outOff);
+      else kernels.dot_batch(qOff, rowsOff, d, count, d, outOff);
+      for (let j = 0; j < count; j++) {
+        const row = picked[j]!;
+        let s = out[j]!;
+        if (isDot) s = -s;
+        else if (!isL2) {
+          const den = qNorm * this.source.norm(row);
+          s = den === 0 ? 1 : 1 - s / den;
+        }
+        if (s < worst) {
+          heap.push(s, row);
+          worst = heap.worst;
+        }
+      }
+    }
+    return scanned;
   }
 
   /**

@@ -23,7 +23,8 @@ export type Progress = (done: number, total: number) => void;
 /** Accepts a row (payload filter); absent means every live row. */
 export type RowFilter = (row: number) => boolean;
 
-export type SearchRoute = "exact" | "exact-filtered" | "clustered" | "clustered-widened" | "hnsw" | "hnsw-filtered";
+/** exact-indexed: an exact scan of the rows a payload index listed. */
+export type SearchRoute = "exact" | "exact-filtered" | "exact-indexed" | "clustered" | "clustered-widened" | "hnsw" | "hnsw-filtered";
 
 export interface IndexSearchOptions {
   readonly filter?: RowFilter;

@@ -1,7 +1,8 @@
 /**
  * Consistency check of one collection in memory (db.check() adds the files):
  * counts agree, the id map and the rows agree both ways, vectors are finite
- * and their norms match, payloads parse, and the index covers every live row.
+ * and their norms match, payloads parse, the index covers every live row, and
+ * the payload indexes hold what the payloads hold.
  */
 import { normAt } from "../ann/distance";
 import type { Collection } from "./collection";
@@ -64,5 +65,6 @@ export function checkCollection(c: Collection): CollectionCheck {
   if (badPayloads > 0) problems.push(`${badPayloads} payloads are not JSON objects`);
   const index = c.index;
   if (index.verify) problems.push(...index.verify());
+  problems.push(...c.verifyPayloadIndexes());
   return { name: c.name, items: count, rows, index: index.type, problems: problems.map((p) => `${c.name}: ${p}`) };
 }

@@ -18,6 +18,9 @@ import type { CollectionConfig, StorageKind } from "./config";
 import { buildIndexInWorker, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
 import { DiskMeta } from "./disk_meta";
+import { FieldIndex } from "./payload_index";
+import { planSide, type Candidates } from "./payload_plan";
+import { compileCond, fieldName, fieldPath, toCond, type Cond, type FieldPath, type Predicate } from "./predicate";
 import { RowTable } from "./row_table";
 import { exportFrom, importInto, type ExportOptions, type ImportOptions } from "./transfer";
 import {
@@ -58,7 +61,10 @@ export type PayloadFilter = (payload: Payload, id: string) => boolean;
 export interface SearchOptions {
   /** Number of results (default 10). */
   readonly k?: number;
+  /** An opaque filter function (never planned with payload indexes). */
   readonly filter?: PayloadFilter;
+  /** A structured filter (predicate.ts), planned with payload indexes; with `filter`, both must hold. */
+  readonly where?: Predicate;
   /** Clustered index: leaves visited. */
   readonly probes?: number;
   /** Clustered index / quantized HNSW: candidates reranked = k × rerankFactor. */
@@ -80,7 +86,28 @@ export interface SearchReport {
   readonly hits: SearchHit[];
   readonly route: SearchRoute;
   readonly stats: Record<string, number>;
+  /** Payload indexes that listed the candidate rows (field names), empty when none was used. */
+  readonly payloadIndexes: string[];
+  /** Rows the payload indexes listed (exactly the matches when `candidatesExact`), or null without an index. */
+  readonly candidates: number | null;
+  readonly candidatesExact: boolean;
 }
+
+/** A payload index as DESCRIBE lists it. */
+export interface PayloadIndexInfo {
+  readonly field: string;
+  /** Rows whose field holds a value (string, number, boolean, object or array). */
+  readonly rows: number;
+  readonly heapBytes: number;
+}
+
+/**
+ * A payload-index candidate list at most this share of the live items (or at
+ * most EXACT_CANDIDATES rows) is searched exactly; a larger one filters the
+ * vector index's search by a row bitmap.
+ */
+const EXACT_CANDIDATE_SHARE = 0.05;
+const EXACT_CANDIDATES = 4096;
 
 export interface MemoryUsage {
   /** ids, payloads, sparse vectors, bitmaps and norms: JS heap. */
@@ -91,7 +118,9 @@ export interface MemoryUsage {
   readonly vectorHeapBytes: number;
   /** Vectors mapped from a file (mmap storage): file-backed, not heap. */
   readonly vectorMappedBytes: number;
-  /** metadata + index + in-RAM vectors. */
+  /** Payload indexes (per-row arrays, dictionaries, row lists). */
+  readonly payloadIndexBytes: number;
+  /** metadata + index + payload indexes + in-RAM vectors. */
   readonly heapBytes: number;
 }
 
@@ -111,11 +140,16 @@ export interface CollectionHost {
   vacuum(c: Collection, storage?: StorageKind, onProgress?: Progress): VacuumResult;
 }
 
+/** Marks the payload-index section of a snapshot ("PIDX"). */
+const PAYLOAD_INDEX_SECTION = 0x58444950;
+
 export class Collection {
   /** Every row's vector, id, payload, sparse vector and liveness; what the indexes read. */
   private rows: RowTable;
   private exact: FlatIndex;
   index: VectorIndex;
+  /** Payload indexes by field key (FieldPath.key). */
+  private fieldIndexes = new Map<string, FieldIndex>();
 
   private currentConfig: CollectionConfig;
   private changes = 0;
@@ -391,6 +425,7 @@ export class Collection {
           this.addRow(m.id, m.vector, payload, sparse);
         } else {
           this.rows.setMeta(row, payload, sparse);
+          if (m.payload !== undefined) this.indexPayload(row, m.payload);
         }
         break;
       }
@@ -399,17 +434,110 @@ export class Collection {
         if (row !== undefined) this.kill(row);
         break;
       }
+      case "payloadIndex": {
+        const path = fieldPath(m.field);
+        if (m.action === "drop") this.fieldIndexes.delete(path.key);
+        else this.fieldIndexes.set(path.key, this.buildFieldIndex(path));
+        break;
+      }
       default:
         assertNever(m);
     }
   }
 
   private addRow(id: string, vector: Float32Array, payload: string | null, sparse: SparseVector | null): void {
-    this.index.add(this.rows.append(id, vector, payload, sparse));
+    const row = this.rows.append(id, vector, payload, sparse);
+    this.index.add(row);
+    this.indexPayload(row, payload);
   }
 
   private kill(row: number): void {
-    if (this.rows.kill(row)) this.index.remove(row);
+    if (this.rows.kill(row)) {
+      this.index.remove(row);
+      for (const ix of this.fieldIndexes.values()) ix.clear(row);
+    }
+  }
+
+  /** Keep the payload indexes in step with a row's (new) payload text. */
+  private indexPayload(row: number, payload: string | null): void {
+    if (this.fieldIndexes.size === 0) return;
+    const parsed = payload === null ? null : (JSON.parse(payload) as Payload);
+    for (const ix of this.fieldIndexes.values()) ix.set(row, parsed);
+  }
+
+  private buildFieldIndex(path: FieldPath): FieldIndex {
+    const ix = new FieldIndex(path, this.rows.rowCount);
+    const live = this.rows.liveMask();
+    for (let row = 0; row < this.rows.rowCount; row++) ix.set(row, live[row] === 1 ? this.rows.payloadOf(row) : null);
+    return ix;
+  }
+
+  // ---- payload indexes ---------------------------------------------------------------------
+
+  /**
+   * Index a payload field ("a.b" or ["a", "b"]) for filtered search: keyword
+   * equality and IN on strings and booleans, ranges on numbers (and strings).
+   * Durable like a write (a log record, then the snapshot); builds over every
+   * item now and is kept in step with every write after.
+   */
+  createPayloadIndex(field: string | readonly string[], options: { ifNotExists?: boolean } = {}): boolean {
+    this.host.assertUsable(this);
+    const path = fieldPath(field);
+    if (this.fieldIndexes.has(path.key)) {
+      if (options.ifNotExists) return false;
+      throw errors.indexExists(this.name, fieldName(path.segments));
+    }
+    this.host.assertWritable?.(this);
+    this.write([{ kind: "payloadIndex", action: "create", field: path.segments }]);
+    return true;
+  }
+
+  /** Drop the payload index on a field; false when there was none and `ifExists` was given. */
+  dropPayloadIndex(field: string | readonly string[], options: { ifExists?: boolean } = {}): boolean {
+    this.host.assertUsable(this);
+    const path = fieldPath(field);
+    if (!this.fieldIndexes.has(path.key)) {
+      if (options.ifExists) return false;
+      throw errors.unknownIndex(this.name, fieldName(path.segments));
+    }
+    this.host.assertWritable?.(this);
+    this.write([{ kind: "payloadIndex", action: "drop", field: path.segments }]);
+    return true;
+  }
+
+  /** The payload indexes, in field-name order. */
+  payloadIndexes(): PayloadIndexInfo[] {
+    this.host.assertUsable(this);
+    return [...this.fieldIndexes.values()]
+      .map((ix) => ({ field: fieldName(ix.path.segments), rows: ix.indexedCount, heapBytes: ix.heapBytes() }))
+      .sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
+  }
+
+  /** Whether a field has a payload index. */
+  hasPayloadIndex(field: string | readonly string[]): boolean {
+    return this.fieldIndexes.has(fieldPath(field).key);
+  }
+
+  /** Consistency check (db.check()): every payload index holds what every row's payload holds. Problems found. */
+  verifyPayloadIndexes(): string[] {
+    const out: string[] = [];
+    for (const ix of this.fieldIndexes.values()) {
+      const name = fieldName(ix.path.segments);
+      if (ix.rowCount > this.rows.rowCount) out.push(`the payload index on ${name} covers ${ix.rowCount} rows of ${this.rows.rowCount}`);
+      let bad = 0;
+      for (let row = 0; row < this.rows.rowCount; row++) {
+        if (!ix.agrees(row, this.rows.isLive(row) ? this.rows.payloadOf(row) : undefined)) bad++;
+      }
+      if (bad > 0) out.push(`the payload index on ${name} disagrees with ${bad} rows`);
+      if (!ix.postingsAgree()) out.push(`the payload index on ${name} has row lists that disagree with its rows`);
+    }
+    return out;
+  }
+
+  private payloadIndexBytes(): number {
+    let b = 0;
+    for (const ix of this.fieldIndexes.values()) b += ix.heapBytes();
+    return b;
   }
 
   // ---- search ------------------------------------------------------------------------------
@@ -433,25 +561,98 @@ export class Collection {
     const k = options.k ?? 10;
     validateSearchNumbers(k, options);
     const q = validateVector(query, this.dimension, this.config.normalize);
-    const userFilter = options.filter;
-    if (userFilter !== undefined && typeof userFilter !== "function") throw errors.invalidArgument("filter must be a function (payload, id) => boolean");
-    const filter: RowFilter | undefined = userFilter
-      ? (row) => userFilter(this.rows.payloadOf(row), this.rows.idOf(row)) === true
-      : undefined;
-    const index = options.exact ? this.exact : this.index;
+    const cond = this.searchCond(options);
+    const keep = cond === null ? null : compileCond(cond);
+    const filter: RowFilter | undefined = keep === null ? undefined : (row) => keep(this.rows.payloadOf(row), this.rows.idOf(row));
     const live = this.rows.liveCount;
-    const res: IndexSearchResult = index.searchRows(q, Math.min(k, Math.max(1, live)), {
-      filter,
-      probes: options.probes,
-      rerankFactor: options.rerankFactor,
-      ef: options.ef,
-    });
+    const kk = Math.min(k, Math.max(1, live));
+    const annOptions = { filter, probes: options.probes, rerankFactor: options.rerankFactor, ef: options.ef };
+    const used = new Set<string>();
+    const plan = cond === null ? null : this.plan(cond, used);
+    let res: IndexSearchResult;
+    if (plan === null) {
+      res = (options.exact ? this.exact : this.index).searchRows(q, kk, annOptions);
+    } else {
+      // the candidates hold every match; without `exact` some must still be checked on their payload
+      const check = plan.exact ? undefined : filter;
+      const m = plan.rows.length;
+      if (options.exact || this.index.type === "flat" || m <= Math.max(EXACT_CANDIDATES, live * EXACT_CANDIDATE_SHARE)) {
+        res = this.exact.searchCandidates(q, kk, plan.rows, check);
+      } else {
+        const bitmap = new Uint8Array(this.rows.rowCount);
+        for (let i = 0; i < m; i++) bitmap[plan.rows[i]!] = 1;
+        const rowFilter: RowFilter = check === undefined ? (row) => bitmap[row] === 1 : (row) => bitmap[row] === 1 && check(row);
+        res = this.index.searchRows(q, kk, { ...annOptions, filter: rowFilter });
+      }
+    }
     const hits: SearchHit[] = new Array(res.rows.length);
     for (let i = 0; i < res.rows.length; i++) {
       const row = res.rows[i]!;
       hits[i] = { id: this.rows.idOf(row), distance: res.distances[i]!, payload: this.rows.payloadOf(row) };
     }
-    return { hits: live === 0 ? [] : hits, route: res.route, stats: res.stats };
+    return {
+      hits: live === 0 ? [] : hits,
+      route: res.route,
+      stats: res.stats,
+      payloadIndexes: plan === null ? [] : [...used].map((key) => fieldName(this.fieldIndexes.get(key)!.path.segments)).sort(),
+      candidates: plan === null ? null : plan.rows.length,
+      candidatesExact: plan !== null && plan.exact,
+    };
+  }
+
+  /** The search options' filter and predicate as one condition, or null for none. */
+  private searchCond(options: SearchOptions): Cond | null {
+    const fn = options.filter;
+    if (fn !== undefined && typeof fn !== "function") throw errors.invalidArgument("filter must be a function (payload, id) => boolean");
+    const where = options.where === undefined ? null : toCond(options.where);
+    const test: Cond | null = fn === undefined ? null : { kind: "test", fn };
+    if (where !== null && test !== null) return { kind: "and", items: [where, test] };
+    return where ?? test;
+  }
+
+  /** The rows a condition can keep, from the payload indexes (and `id =`), or null when they cannot tell. */
+  private plan(cond: Cond, used: Set<string>): Candidates | null {
+    if (cond.kind === "test") return null;
+    return planSide(cond, true, {
+      index: (key) => this.fieldIndexes.get(key),
+      live: this.rows.liveMask(),
+      rowOfId: (id) => this.rows.rowOf(id),
+      used,
+    });
+  }
+
+  /**
+   * The live rows a predicate keeps, in row order: listed by the payload
+   * indexes where they can, each other row's payload read otherwise.
+   */
+  matchingRows(where: Predicate, limit = Infinity): number[] {
+    this.host.assertUsable(this);
+    const cond = toCond(where);
+    const keep = compileCond(cond);
+    const plan = this.plan(cond, new Set());
+    const out: number[] = [];
+    for (const row of plan !== null ? plan.rows : this.rows.liveRowNumbers()) {
+      if (out.length >= limit) break;
+      if (!this.rows.isLive(row)) continue;
+      if ((plan !== null && plan.exact) || keep(this.rows.payloadOf(row), this.rows.idOf(row))) out.push(row);
+    }
+    return out;
+  }
+
+  /** Live row numbers in row order. */
+  liveRows(): Iterable<number> {
+    this.host.assertUsable(this);
+    return this.rows.liveRowNumbers();
+  }
+
+  /** The id of a row. */
+  idOfRow(row: number): string {
+    return this.rows.idOf(row);
+  }
+
+  /** The ids of the live items a predicate keeps, in row order (payload indexes used where they apply). */
+  idsWhere(where: Predicate): string[] {
+    return this.matchingRows(where).map((row) => this.rows.idOf(row));
   }
 
   // ---- memory ------------------------------------------------------------------------------
@@ -461,12 +662,14 @@ export class Collection {
     const metadataBytes = this.rows.metadataBytes();
     const indexBytes = this.index.heapBytes();
     const vectorHeapBytes = this.rows.store.heapBytes();
+    const payloadIndexBytes = this.payloadIndexBytes();
     return {
       metadataBytes,
       indexBytes,
       vectorHeapBytes,
       vectorMappedBytes: this.rows.store.mappedBytes(),
-      heapBytes: metadataBytes + indexBytes + vectorHeapBytes,
+      payloadIndexBytes,
+      heapBytes: metadataBytes + indexBytes + payloadIndexBytes + vectorHeapBytes,
     };
   }
 
@@ -514,6 +717,12 @@ export class Collection {
     if (selfContained) this.rows.writeInline(w);
     else this.rows.write(w);
     writeIndexSection(w, this.index);
+    // payload indexes: a section of its own (snapshots written before them end here)
+    w.u32(PAYLOAD_INDEX_SECTION).u32(this.fieldIndexes.size);
+    for (const ix of this.fieldIndexes.values()) {
+      w.string(JSON.stringify(ix.path.segments));
+      ix.write(w);
+    }
   }
 
   /** Restore metadata for rows already present in the store, and the index. `dir`: where row files are (mmap storage). */
@@ -524,6 +733,19 @@ export class Collection {
     const { index, rebuilt } = readIndexSection(r, this.config.index, this.rows, this.config.quantization);
     this.index = index;
     if (rebuilt) this.staleOnDisk = true; // the saved section was not this index: the next checkpoint must write it
+    this.fieldIndexes = new Map();
+    if (r.remaining > 0) {
+      if (r.u32() !== PAYLOAD_INDEX_SECTION) throw new RangeError("unknown section after the index");
+      const count = r.u32();
+      for (let i = 0; i < count; i++) {
+        const segments = JSON.parse(r.string()) as unknown;
+        if (!Array.isArray(segments) || segments.length === 0 || !segments.every((s) => typeof s === "string" && s.length > 0)) {
+          throw new RangeError("a payload index names no field");
+        }
+        const path = fieldPath(segments as string[]);
+        this.fieldIndexes.set(path.key, FieldIndex.read(r, path, this.rows.rowCount));
+      }
+    }
     if (this.staleOnDisk) this.changes++;
   }
 
@@ -607,6 +829,7 @@ export class Collection {
     const before = this.rows.rowCount;
     const oldToNew = this.rows.compactInto(target, onProgress);
     this.index.remap(oldToNew);
+    for (const ix of this.fieldIndexes.values()) ix.remap(oldToNew, this.rows.rowCount);
     if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
     this.changes++;
     const removedRows = before - this.rows.liveCount;

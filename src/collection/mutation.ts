@@ -25,7 +25,9 @@ export type Mutation =
       readonly payload: string | null | undefined;
       readonly sparse: SparseVector | null | undefined;
     }
-  | { readonly kind: "delete"; readonly id: string };
+  | { readonly kind: "delete"; readonly id: string }
+  /** Create or drop the payload index on a field (its keys, as in a FieldPath). */
+  | { readonly kind: "payloadIndex"; readonly action: "create" | "drop"; readonly field: readonly string[] };
 
 /** A WAL record's content: catalog changes or a batch of mutations on one collection. */
 export type LogEntry =
@@ -40,6 +42,7 @@ const enum Tag {
   Put = 10,
   Update = 11,
   Delete = 12,
+  PayloadIndex = 13,
 }
 
 function writeSparse(w: ByteWriter, s: SparseVector | null): void {
@@ -115,6 +118,9 @@ function encodeInto(w: ByteWriter, e: LogEntry): Uint8Array {
           case "delete":
             w.u8(Tag.Delete).string(m.id);
             break;
+          case "payloadIndex":
+            w.u8(Tag.PayloadIndex).u8(m.action === "create" ? 1 : 0).string(JSON.stringify(m.field));
+            break;
           default:
             assertNever(m);
         }
@@ -154,6 +160,13 @@ export function decodeLogEntry(bytes: Uint8Array): LogEntry {
           mutations.push({ kind: "update", id, vector, payload, sparse });
         } else if (t === Tag.Delete) {
           mutations.push({ kind: "delete", id: r.string() });
+        } else if (t === Tag.PayloadIndex) {
+          const action = r.u8() === 1 ? "create" : "drop";
+          const field = JSON.parse(r.string()) as unknown;
+          if (!Array.isArray(field) || field.length === 0 || !field.every((s) => typeof s === "string" && s.length > 0)) {
+            throw new RangeError("a payload index record names no field");
+          }
+          mutations.push({ kind: "payloadIndex", action, field: field as string[] });
         } else {
           throw new RangeError(`unknown mutation tag ${t}`);
         }

@@ -122,6 +122,8 @@ export type Statement =
     }
   | { readonly kind: "alterStorage"; readonly collection: NameRef; readonly storage: StorageName; readonly pos: Position }
   | { readonly kind: "buildIndex"; readonly collection: NameRef; readonly pos: Position }
+  | { readonly kind: "createIndex"; readonly collection: NameRef; readonly field: PathNode; readonly ifNotExists: boolean; readonly pos: Position }
+  | { readonly kind: "dropIndex"; readonly collection: NameRef; readonly field: PathNode; readonly ifExists: boolean; readonly pos: Position }
   | {
       readonly kind: "copyFrom" | "copyTo";
       readonly collection: NameRef;

@@ -9,9 +9,9 @@ import { describeIndex } from "../ann/config";
 import type { Payload } from "../collection/validate";
 import type { Database } from "../db";
 import { assertNever, errors, VqliteError } from "../errors";
-import type { InsertRow, NameRef, Statement } from "./ast";
+import type { FilterNode, InsertRow, NameRef, Statement } from "./ast";
 import { runCopy } from "./copy";
-import { compileFilter, exactIds } from "./filter";
+import { exactIds, filterPredicate } from "./filter";
 import { parse } from "./parser";
 import { at, evaluate, evaluateInteger, evaluateString, typeError, type Params } from "./values";
 
@@ -48,6 +48,8 @@ const NAMES: Record<Statement["kind"], string> = {
   search: "SEARCH",
   alterStorage: "ALTER COLLECTION",
   buildIndex: "BUILD INDEX",
+  createIndex: "CREATE INDEX",
+  dropIndex: "DROP INDEX",
   copyFrom: "COPY",
   copyTo: "COPY",
   checkpoint: "CHECKPOINT",
@@ -66,14 +68,11 @@ function collectionOf(db: Database, ref: NameRef): Collection {
   return at(ref, () => db.collection(ref.name));
 }
 
-function ids(c: Collection, where: Parameters<typeof compileFilter>[0] | undefined, params: Params): string[] {
+function ids(c: Collection, where: FilterNode | undefined, params: Params): string[] {
   if (!where) return [...c.keys()];
   const exact = exactIds(where, params);
   if (exact) return exact.filter((id) => c.has(id));
-  const keep = compileFilter(where, params);
-  const out: string[] = [];
-  for (const id of c.keys()) if (keep(c.payloadOf(c.rowOfId(id)!), id)) out.push(id);
-  return out;
+  return c.idsWhere(filterPredicate(where, params));
 }
 
 /** Statements that change the database: refused up front through a read-only handle. */
@@ -85,6 +84,8 @@ const WRITES: ReadonlySet<Statement["kind"]> = new Set<Statement["kind"]>([
   "delete",
   "alterStorage",
   "buildIndex",
+  "createIndex",
+  "dropIndex",
   "copyFrom",
   "checkpoint",
   "vacuum",
@@ -151,6 +152,8 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
             count: c.count(),
             heapBytes: m.heapBytes,
             indexBytes: m.indexBytes,
+            payloadIndexes: c.payloadIndexes().map((p) => `${p.field} (${p.heapBytes} bytes)`).join(", ") || null,
+            payloadIndexBytes: m.payloadIndexBytes,
             mappedBytes: m.vectorMappedBytes,
           },
         ],
@@ -184,13 +187,12 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
     case "select": {
       const c = collectionOf(db, stmt.collection);
       const limit = stmt.limit ? evaluateInteger(stmt.limit, params, "LIMIT", 0, Number.MAX_SAFE_INTEGER) : Infinity;
-      const keep = stmt.where ? compileFilter(stmt.where, params) : null;
+      const matching = stmt.where ? c.matchingRows(filterPredicate(stmt.where, params), limit) : null;
       const rows: Row[] = [];
-      for (const id of c.keys()) {
+      for (const rowNo of matching ?? c.liveRows()) {
         if (rows.length >= limit) break;
-        const rowNo = c.rowOfId(id)!;
+        const id = c.idOfRow(rowNo);
         const payload = c.payloadOf(rowNo);
-        if (keep && !keep(payload, id)) continue;
         const row: Row = {};
         for (const col of stmt.columns) {
           if (col === "id") row.id = id;
@@ -212,7 +214,7 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       if (o.ef && type !== "hnsw") throw typeError(`EF applies to an HNSW index; ${c.name} uses the ${type} index`, o.ef);
       const searchOptions = {
         k,
-        filter: stmt.where ? compileFilter(stmt.where, params) : undefined,
+        where: stmt.where ? filterPredicate(stmt.where, params) : undefined,
         probes: o.probes ? evaluateInteger(o.probes, params, "PROBES") : undefined,
         rerankFactor: o.rerank ? evaluateInteger(o.rerank, params, "RERANK") : undefined,
         ef: o.ef ? evaluateInteger(o.ef, params, "EF") : undefined,
@@ -233,7 +235,18 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       }
       if (stmt.explain) {
         return done({
-          rows: [{ route: report.route, index: describeIndex(c.config.index), k, results: report.hits.length, ...report.stats }],
+          rows: [
+            {
+              route: report.route,
+              index: describeIndex(c.config.index),
+              payloadIndexes: report.payloadIndexes.length === 0 ? null : report.payloadIndexes.join(", "),
+              candidates: report.candidates,
+              candidatesExact: report.candidates === null ? null : report.candidatesExact,
+              k,
+              results: report.hits.length,
+              ...report.stats,
+            },
+          ],
           route: report.route,
           stats: report.stats,
         });
@@ -252,6 +265,18 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       c.rebuildIndex(progress && ((d, t) => progress("BUILD INDEX", d, t)));
       progress?.("BUILD INDEX", 1, 1);
       return done({ message: `rebuilt the ${c.config.index.type} index of ${c.name}`, count: c.count() });
+    }
+    case "createIndex": {
+      const c = collectionOf(db, stmt.collection);
+      const created = at(stmt.field, () => c.createPayloadIndex(stmt.field.segments, { ifNotExists: stmt.ifNotExists }));
+      const name = stmt.field.segments.join(".");
+      return done({ message: created ? `created the payload index on ${c.name} (${name})` : `${c.name} already has a payload index on ${name}`, count: c.count() });
+    }
+    case "dropIndex": {
+      const c = collectionOf(db, stmt.collection);
+      const dropped = at(stmt.field, () => c.dropPayloadIndex(stmt.field.segments, { ifExists: stmt.ifExists }));
+      const name = stmt.field.segments.join(".");
+      return done({ message: dropped ? `dropped the payload index on ${c.name} (${name})` : `${c.name} has no payload index on ${name}` });
     }
     case "copyFrom":
     case "copyTo": {

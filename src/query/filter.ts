@@ -1,26 +1,16 @@
 /**
- * Filters compiled to predicates over (payload, id), with SQL's three-valued
- * logic: a comparison with a missing or NULL field is unknown, NOT unknown is
- * unknown, and only a true result keeps an item.
+ * WHERE clauses turned into the collection's structured predicates
+ * (collection/predicate.ts, which holds the semantics: SQL's three-valued
+ * logic, where a comparison with a missing or NULL field is unknown, NOT
+ * unknown is unknown, and only a true result keeps an item).
  */
 import type { Payload } from "../collection/validate";
 import { assertNever } from "../errors";
-import type { FilterNode, PathNode, ValueNode } from "./ast";
+import { compileCond, ITEM_ID, toCond, type FieldRef, type Predicate } from "../collection/predicate";
+import type { CompareOp, FilterNode, PathNode, ValueNode } from "./ast";
 import { describe, evaluate, typeError, type Params } from "./values";
 
-type Tri = boolean | null;
-type Compiled = (payload: Payload, id: string) => Tri;
 type Scalar = string | number | boolean;
-
-function lookup(path: PathNode, payload: Payload, id: string): unknown {
-  if (path.isId) return id;
-  let v: unknown = payload;
-  for (const seg of path.segments) {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
-    v = (v as Record<string, unknown>)[seg];
-  }
-  return v;
-}
 
 function scalar(node: ValueNode, params: Params, what: string): Scalar | null {
   const v = evaluate(node, params);
@@ -28,72 +18,42 @@ function scalar(node: ValueNode, params: Params, what: string): Scalar | null {
   throw typeError(`${what} must be a string, number, boolean or NULL, got ${describe(v)}`, node);
 }
 
-function likeToRegExp(pattern: string): RegExp {
-  let re = "^";
-  for (const ch of pattern) {
-    if (ch === "%") re += "[\\s\\S]*";
-    else if (ch === "_") re += "[\\s\\S]";
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`${re}$`);
+function field(path: PathNode): FieldRef {
+  return path.isId ? ITEM_ID : path.segments;
 }
 
-function compareScalars(a: unknown, b: Scalar, op: string): Tri {
-  if (a === undefined || a === null) return null;
-  if (typeof a !== typeof b) return op === "!=" ? true : op === "=" ? false : null;
-  switch (op) {
-    case "=":
-      return a === b;
-    case "!=":
-      return a !== b;
-    case "<":
-      return (a as Scalar) < b;
-    case "<=":
-      return (a as Scalar) <= b;
-    case ">":
-      return (a as Scalar) > b;
-    case ">=":
-      return (a as Scalar) >= b;
-    default:
-      return null;
+const OPS: Record<CompareOp, "eq" | "ne" | "lt" | "lte" | "gt" | "gte"> = { "=": "eq", "!=": "ne", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte" };
+
+/** The operands of a chain of ANDs (or ORs), left to right: `a OR b OR c` is one OR of three, not nested ORs. */
+function operands(node: FilterNode, kind: "and" | "or"): FilterNode[] {
+  const out: FilterNode[] = [];
+  const stack = [node];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (n.kind === kind) stack.push(n.right, n.left);
+    else out.push(n);
   }
+  return out;
 }
 
-function compileNode(node: FilterNode, params: Params): Compiled {
+/**
+ * A WHERE clause as the collection's structured predicate (which the
+ * collection evaluates, and plans with payload indexes). Type errors in its
+ * values are reported here, with their positions, before any item is read.
+ */
+export function filterPredicate(node: FilterNode, params: Params): Predicate {
   switch (node.kind) {
-    case "and": {
-      const l = compileNode(node.left, params), r = compileNode(node.right, params);
-      return (p, id) => {
-        const a = l(p, id);
-        if (a === false) return false;
-        const b = r(p, id);
-        if (b === false) return false;
-        return a === null || b === null ? null : true;
-      };
-    }
-    case "or": {
-      const l = compileNode(node.left, params), r = compileNode(node.right, params);
-      return (p, id) => {
-        const a = l(p, id);
-        if (a === true) return true;
-        const b = r(p, id);
-        if (b === true) return true;
-        return a === null || b === null ? null : false;
-      };
-    }
-    case "not": {
-      const inner = compileNode(node.operand, params);
-      return (p, id) => {
-        const v = inner(p, id);
-        return v === null ? null : !v;
-      };
-    }
+    case "and":
+      return { and: operands(node, "and").map((n) => filterPredicate(n, params)) };
+    case "or":
+      return { or: operands(node, "or").map((n) => filterPredicate(n, params)) };
+    case "not":
+      return { not: filterPredicate(node.operand, params) };
     case "compare": {
       const v = scalar(node.value, params, "a comparison value");
       if (v === null) throw typeError("comparing with NULL is never true: use IS NULL or IS NOT NULL", node.value);
       if (node.path.isId && typeof v !== "string") throw typeError(`id is a string, compared with ${describe(v)}`, node.value);
-      const { path, op } = node;
-      return (p, id) => compareScalars(lookup(path, p, id), v, op);
+      return { field: field(node.path), [OPS[node.op]]: v } as Predicate;
     }
     case "in": {
       const values = node.values.map((n) => {
@@ -101,15 +61,7 @@ function compileNode(node: FilterNode, params: Params): Compiled {
         if (node.path.isId && typeof v !== "string") throw typeError(`id is a string, IN lists ${describe(v)}`, n);
         return v;
       });
-      const set = new Set(values.filter((v) => v !== null));
-      const hasNull = values.includes(null);
-      const { path, negated } = node;
-      return (p, id) => {
-        const x = lookup(path, p, id);
-        if (x === undefined || x === null) return null;
-        if (set.has(x as Scalar)) return !negated;
-        return hasNull ? null : negated;
-      };
+      return node.negated ? { field: field(node.path), notIn: values } : { field: field(node.path), in: values };
     }
     case "between": {
       const low = scalar(node.low, params, "BETWEEN's low bound");
@@ -117,36 +69,16 @@ function compileNode(node: FilterNode, params: Params): Compiled {
       if (low === null || high === null || typeof low !== typeof high || typeof low === "boolean") {
         throw typeError(`BETWEEN needs two numbers or two strings, got ${describe(low)} and ${describe(high)}`, node.low);
       }
-      const { path, negated } = node;
-      return (p, id) => {
-        const x = lookup(path, p, id);
-        if (x === undefined || x === null) return null;
-        if (typeof x !== typeof low) return negated ? true : false;
-        const inside = (x as Scalar) >= low && (x as Scalar) <= high;
-        return negated ? !inside : inside;
-      };
+      const range: [Scalar, Scalar] = [low, high];
+      return node.negated ? { field: field(node.path), notBetween: range } : { field: field(node.path), between: range };
     }
     case "like": {
       const pat = evaluate(node.pattern, params);
       if (typeof pat !== "string") throw typeError(`LIKE needs a string pattern, got ${describe(pat)}`, node.pattern);
-      const re = likeToRegExp(pat);
-      const { path, negated } = node;
-      return (p, id) => {
-        const x = lookup(path, p, id);
-        if (x === undefined || x === null) return null;
-        if (typeof x !== "string") return negated ? true : false;
-        const m = re.test(x);
-        return negated ? !m : m;
-      };
+      return node.negated ? { field: field(node.path), notLike: pat } : { field: field(node.path), like: pat };
     }
-    case "isNull": {
-      const { path, negated } = node;
-      return (p, id) => {
-        const x = lookup(path, p, id);
-        const isNull = x === undefined || x === null;
-        return negated ? !isNull : isNull;
-      };
-    }
+    case "isNull":
+      return { field: field(node.path), isNull: !node.negated };
     default:
       return assertNever(node);
   }
@@ -154,8 +86,7 @@ function compileNode(node: FilterNode, params: Params): Compiled {
 
 /** Compile a filter; type errors in its values are reported here, before any item is read. */
 export function compileFilter(node: FilterNode, params: Params): (payload: Payload, id: string) => boolean {
-  const c = compileNode(node, params);
-  return (p, id) => c(p, id) === true;
+  return compileCond(toCond(filterPredicate(node, params)));
 }
 
 /** The ids a filter names exactly (`id = 'a'`, `id IN (...)`), so DELETE/UPDATE need not scan. */

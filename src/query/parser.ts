@@ -29,6 +29,9 @@ function pos(t: IToken): Position {
   return { line: t.startLine ?? 1, column: t.startColumn ?? 1 };
 }
 
+/** A sub-rule's statement position, replaced by the rule that consumed its first token. */
+const SET_BY_CALLER: Position = { line: 1, column: 1 };
+
 function semantic(message: string, at: Position): VqliteError {
   return new VqliteError("SYNTAX_ERROR", message).withPosition(at);
 }
@@ -53,8 +56,8 @@ class VqlParser extends EmbeddedActionsParser {
 
   statement = this.RULE("statement", (): Statement =>
     this.OR([
-      { ALT: () => this.SUBRULE(this.createCollection) },
-      { ALT: () => this.SUBRULE(this.dropCollection) },
+      { ALT: () => this.SUBRULE(this.create) },
+      { ALT: () => this.SUBRULE(this.drop) },
       { ALT: () => this.SUBRULE(this.showCollections) },
       { ALT: () => this.SUBRULE(this.describe) },
       { ALT: () => this.SUBRULE(this.insert) },
@@ -89,8 +92,23 @@ class VqlParser extends EmbeddedActionsParser {
 
   // ---- catalog -----------------------------------------------------------------------------
 
-  private createCollection = this.RULE("createCollection", (): Statement => {
+  private create = this.RULE("create", (): Statement => {
     const start = this.CONSUME(K.CREATE);
+    return this.OR([
+      { ALT: () => ({ ...this.SUBRULE(this.createCollection), pos: pos(start) }) },
+      { ALT: () => ({ ...this.SUBRULE(this.createIndex), pos: pos(start) }) },
+    ]);
+  });
+
+  private drop = this.RULE("drop", (): Statement => {
+    const start = this.CONSUME(K.DROP);
+    return this.OR([
+      { ALT: () => ({ ...this.SUBRULE(this.dropCollection), pos: pos(start) }) },
+      { ALT: () => ({ ...this.SUBRULE(this.dropIndex), pos: pos(start) }) },
+    ]);
+  });
+
+  private createCollection = this.RULE("createCollection", (): Statement => {
     this.CONSUME(K.COLLECTION);
     let ifNotExists = false;
     this.OPTION(() => {
@@ -183,7 +201,7 @@ class VqlParser extends EmbeddedActionsParser {
       storage,
       index,
       quantization,
-      pos: pos(start),
+      pos: SET_BY_CALLER,
     };
   });
 
@@ -249,7 +267,6 @@ class VqlParser extends EmbeddedActionsParser {
   );
 
   private dropCollection = this.RULE("dropCollection", (): Statement => {
-    const start = this.CONSUME(K.DROP);
     this.CONSUME(K.COLLECTION);
     let ifExists = false;
     this.OPTION(() => {
@@ -257,7 +274,48 @@ class VqlParser extends EmbeddedActionsParser {
       this.CONSUME(K.EXISTS);
       ifExists = true;
     });
-    return { kind: "dropCollection", collection: this.SUBRULE(this.nameRef), ifExists, pos: pos(start) };
+    return { kind: "dropCollection", collection: this.SUBRULE(this.nameRef), ifExists, pos: SET_BY_CALLER };
+  });
+
+  // CREATE INDEX [IF NOT EXISTS] ON name (path)
+  private createIndex = this.RULE("createIndex", (): Statement => {
+    this.CONSUME(K.INDEX);
+    let ifNotExists = false;
+    this.OPTION(() => {
+      this.CONSUME(K.IF);
+      this.CONSUME(K.NOT);
+      this.CONSUME(K.EXISTS);
+      ifNotExists = true;
+    });
+    this.CONSUME(K.ON);
+    const collection = this.SUBRULE(this.nameRef);
+    const field = this.SUBRULE(this.indexedField);
+    return { kind: "createIndex", collection, field, ifNotExists, pos: SET_BY_CALLER };
+  });
+
+  // DROP INDEX [IF EXISTS] ON name (path)
+  private dropIndex = this.RULE("dropIndex", (): Statement => {
+    this.CONSUME(K.INDEX);
+    let ifExists = false;
+    this.OPTION(() => {
+      this.CONSUME(K.IF);
+      this.CONSUME(K.EXISTS);
+      ifExists = true;
+    });
+    this.CONSUME(K.ON);
+    const collection = this.SUBRULE(this.nameRef);
+    const field = this.SUBRULE(this.indexedField);
+    return { kind: "dropIndex", collection, field, ifExists, pos: SET_BY_CALLER };
+  });
+
+  private indexedField = this.RULE("indexedField", (): PathNode => {
+    this.CONSUME(T.LParen);
+    const field = this.SUBRULE(this.path);
+    this.CONSUME(T.RParen);
+    this.ACTION(() => {
+      if (field.isId) throw semantic("the item id needs no index: id = and id IN look items up directly", field.pos);
+    });
+    return field;
   });
 
   private showCollections = this.RULE("showCollections", (): Statement => {

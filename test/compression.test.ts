@@ -10,6 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { textGenerator } from "../bench/text_payloads";
 import { open, type Collection, type Database } from "../src/index";
+import { blockStats } from "../src/storage/row_files";
+import { blockSpans } from "./fixtures/file_fuzz";
 import { expectCode, rng, tempDir } from "./helpers";
 
 setDefaultTimeout(60_000);
@@ -167,25 +169,24 @@ describe("zstd payload compression on mmap storage", () => {
         Array.from({ length: 400 }, (_, i) => ({ id: `t${i}`, vector: [i, 1], payload: g.payload(i, 1000) })),
       );
     }
-    using db = open(dir);
-    const c = db.collection("t");
-    const real = Bun.zstdDecompressSync;
-    let calls = 0;
-    (Bun as { zstdDecompressSync: unknown }).zstdDecompressSync = (b: Uint8Array) => (calls++, real(b));
-    try {
+    {
+      using db = open(dir);
+      const c = db.collection("t");
+      const before = blockStats.decompressed;
+      const calls = () => blockStats.decompressed - before;
       expect(c.get("t200")!.payload).toMatchObject({ id: 200 });
-      expect(calls).toBe(1);
-      expect(c.get("t201")!.payload).toMatchObject({ id: 201 }); // same block: cached
-      expect(calls).toBe(1);
-      calls = 0;
+      expect(calls()).toBe(1);
+      expect(c.get("t200")!.payload).toMatchObject({ id: 200 }); // cached
+      expect(calls()).toBe(1);
+      // ~9 payloads a block: one of the neighbours shares t200's block
+      expect([c.get("t199")!.payload, c.get("t201")!.payload]).toMatchObject([{ id: 199 }, { id: 201 }]);
+      expect(calls()).toBeLessThan(3);
       let n = 0;
       for (const it of c) n += it.payload === null ? 0 : 1;
       expect(n).toBe(400);
-      // 400 payloads of ~1 KB in 32 KiB blocks: about 13 blocks, not 400 decompressions
-      expect(calls).toBeGreaterThan(5);
-      expect(calls).toBeLessThan(20);
-    } finally {
-      (Bun as { zstdDecompressSync: unknown }).zstdDecompressSync = real;
+      // 400 payloads of ~1 KB in 8 KiB blocks: about 50 blocks, not 400 decompressions
+      expect(calls()).toBeGreaterThan(30);
+      expect(calls()).toBeLessThan(80);
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -257,40 +258,69 @@ describe("zstd payload compression on mmap storage", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  test("a damaged block is CORRUPT_FILE naming the row file, never wrong data; ids still read", () => {
+  test("a damaged block or dictionary is CORRUPT_FILE naming the row file, never wrong data", () => {
     const dir = tempDir();
     const g = textGenerator(4);
     {
       using db = open(dir);
       db.createCollection("z", { dimension: 2, storage: "mmap", compression: "zstd" }).insertMany(
-        Array.from({ length: 100 }, (_, i) => ({ id: `z${i}`, vector: [i, 1], payload: g.payload(i, 800) })),
+        Array.from({ length: 200 }, (_, i) => ({ id: `z${i}`, vector: [i, 1], payload: g.payload(i, 800) })),
       );
     }
     const file = rowsFile(dir, "z");
     const pristine = new Uint8Array(fs.readFileSync(file));
-    const v = new DataView(pristine.buffer);
-    // the first block starts after the header page: tag, frame bytes, raw bytes, crc32
-    const frameBytes = v.getUint32(4096 + 4, true);
+    // the heap opens with the dictionary (sampled from the payloads), then the first block
+    const [dict, block] = blockSpans(pristine);
+    expect(dict![0]).toBe(4096);
+    expect(dict![1] - dict![0]).toBeGreaterThan(16 * 1024);
     const r = rng(5);
-    const spots = [4096, 4096 + 4, 4096 + 8, 4096 + 12, ...Array.from({ length: 12 }, () => 4096 + 16 + Math.floor(r() * frameBytes))];
-    for (const at of spots) {
+    const inside = ([a, b]: [number, number], k: number) => [a, a + 4, a + 8, a + 12, ...Array.from({ length: k }, () => a + 16 + Math.floor(r() * (b - a - 16)))];
+    const flip = (at: number) => {
       const bad = pristine.slice();
       bad[at]! ^= 1 << Math.floor(r() * 8);
       fs.writeFileSync(file, bad);
+    };
+    for (const at of inside(dict!, 6)) {
+      flip(at);
+      const e = expectCode(() => open(dir), "CORRUPT_FILE");
+      expect(e.message).toContain(path.basename(file));
+    }
+    const firstId = "z0";
+    for (const at of inside(block!, 12)) {
+      flip(at);
       using db = open(dir);
       const c = db.collection("z");
-      expect(c.has("z0")).toBe(true); // ids are outside the blocks
-      const e = expectCode(() => c.get("z0"), "CORRUPT_FILE");
+      expect(c.has(firstId)).toBe(true); // ids are outside the blocks
+      const e = expectCode(() => c.get(firstId), "CORRUPT_FILE");
       expect(e.message).toContain(path.basename(file));
       expect(db.check().ok).toBe(false);
     }
     fs.writeFileSync(file, pristine);
     {
       using db = open(dir);
-      expect(db.collection("z").get("z0")!.payload).toMatchObject({ id: 0 });
+      expect(db.collection("z").get(firstId)!.payload).toMatchObject({ id: 0 });
       expect(db.check().ok).toBe(true);
     }
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a heap written with too little payload text for a dictionary is written anew with one once the rows doubled", () => {
+    const dir = tempDir();
+    const g = textGenerator(6);
+    using db = open(dir);
+    const c = db.createCollection("z", { dimension: 2, storage: "mmap", compression: "zstd" });
+    c.insertMany(Array.from({ length: 5 }, (_, i) => ({ id: `a${i}`, vector: [i, 0], payload: g.payload(i, 500) })));
+    db.checkpoint();
+    const first = rowsFile(dir, "z");
+    expect(blockSpans(new Uint8Array(fs.readFileSync(first)))[0]![0]).toBe(4096);
+    expect(new DataView(fs.readFileSync(first).buffer).getUint32(12, true)).toBe(0); // no dictionary
+    c.insertMany(Array.from({ length: 2000 }, (_, i) => ({ id: `b${i}`, vector: [i, 1], payload: g.payload(i, 500) })));
+    db.checkpoint();
+    const second = rowsFile(dir, "z");
+    expect(second).not.toBe(first);
+    expect(new DataView(fs.readFileSync(second).buffer).getUint32(12, true)).toBeGreaterThan(16 * 1024);
+    expect(c.get("a3")!.payload).toMatchObject({ id: 3 });
+    expect(c.get("b1999")!.payload).toMatchObject({ id: 1999 });
   });
 
   test("a read-only handle reads compressed payloads and follows the writer's checkpoints", () => {

@@ -251,7 +251,9 @@ export class DiskMeta implements RowMeta {
     const live = (row: number) => this.table.isLive(row);
     // a heap of another compression is rewritten whole (ALTER … SET COMPRESSION)
     const files = this.src instanceof RowFiles && this.src.dir === dir && this.src.state.compression === compression ? this.src : null;
-    if (files !== null && files.state.overrides.size + this.pending.size <= Math.max(1024, files.rows >>> 3)) {
+    // a zstd heap written without a dictionary (too little payload text then) is written anew once the rows doubled
+    const undictionaried = files !== null && compression === "zstd" && !files.hasDictionary && n > 2 * Math.max(512, files.rows);
+    if (files !== null && !undictionaried && files.state.overrides.size + this.pending.size <= Math.max(1024, files.rows >>> 3)) {
       const saved = files.snapshotState();
       let rehashed = false;
       try {

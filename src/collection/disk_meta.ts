@@ -202,14 +202,16 @@ export class DiskMeta implements RowMeta {
   }
 
   payloadBytes(live: (row: number) => boolean, rows: number): PayloadBytes {
-    let raw = 0, stored = 0;
+    let raw = 0, stored = 0, fromFiles = false;
     const c = this.committed;
     const files = this.src instanceof RowFiles ? this.src : null;
     for (let row = 0; row < rows; row++) {
       if (!live(row)) continue;
       if (files !== null && row < c && !this.pending.has(row)) {
-        raw += files.payloadBytesAt(row);
+        const n = files.payloadBytesAt(row);
+        raw += n;
         stored += files.payloadStoredAt(row);
+        if (n > 0) fromFiles = true;
       } else {
         const text = this.payloadText(row);
         const n = text === null ? 0 : utf8Length(text);
@@ -217,6 +219,8 @@ export class DiskMeta implements RowMeta {
         stored += n;
       }
     }
+    // the heap's zstd dictionary serves the payloads read from it
+    if (fromFiles) stored += files!.dictionaryBytes;
     return { raw, stored: Math.round(stored) };
   }
 

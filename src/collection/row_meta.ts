@@ -29,7 +29,8 @@ export interface RowMeta {
  * Payload bytes of the live rows. `raw`: the UTF-8 bytes of their JSON texts.
  * `stored`: what they take where they are kept: in row files (mmap storage,
  * checkpointed rows), a payload's UTF-8 bytes uncompressed and its share (by
- * raw bytes) of its zstd block, header included, compressed; rows not yet
+ * raw bytes) of its zstd block, header included, compressed, plus the heap's
+ * zstd dictionary when any payload is read from it; rows not yet
  * checkpointed and memory storage count their raw bytes. Dead rows' old
  * records are not counted (VACUUM drops them from the files).
  */

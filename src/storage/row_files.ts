@@ -9,7 +9,8 @@
  *                   Version 2 (compression "zstd"): the header page holds at byte 12 the size of
  *                   the heap's zstd dictionary (0: none), which then opens the heap:
  *                   u32 DICT_TAG | u32 bytes | u32 bytes | u32 crc32(dictionary) | dictionary | pad to 8
- *                   (raw content: payload texts sampled across the rows when the file was written).
+ *                   (raw content: payload texts sampled across the rows when the file was written, at
+ *                   most 16 KiB and 1/16 of the payload text).
  *                   Then blocks, each followed by the id records of its rows.
  *                   A block (8-byte aligned) holds the payloads and sparse vectors of consecutive
  *                   records, about BLOCK_TARGET raw bytes, as one zstd frame (with the dictionary):
@@ -54,35 +55,50 @@ const BLOCK_HEADER = 16;
 const ID_RECORD_HEADER = 24;
 const DICT_TAG = 0xd1c7d1c7;
 /**
- * Raw bytes of payloads and sparse vectors per compressed block. On 1 KB text
- * payloads (bench/text_payloads.ts) with a 112 KiB dictionary: 8 KiB blocks
- * 2.45× smaller, ~30 µs to decompress one; 32 KiB 2.53×, ~100 µs; without a
- * dictionary 8 KiB 1.98×, 32 KiB 2.18× (~60 µs).
+ * Raw bytes of payloads and sparse vectors per compressed block, and the most
+ * payload text sampled into a heap's dictionary. On 1 KB text payloads
+ * (bench/text_payloads.ts), per block: without a dictionary 8 KiB blocks are
+ * 1.98× smaller, 32 KiB ones 2.18× (~55 µs to decompress one); with a 16 KiB
+ * dictionary 8 KiB blocks are 2.18× smaller and decompress in ~25 µs. Larger
+ * dictionaries compress better (112 KiB: 2.45×) but node:zlib loads the
+ * dictionary on every call: compressing a block took 0.13 ms with 16 KiB,
+ * 0.87 ms with 112 KiB (checkpoints 4× slower).
  */
 export const BLOCK_TARGET = 8 * 1024;
-/** Most payload text sampled into a heap's dictionary; a heap with less than DICT_MIN gets none. */
-const DICT_TARGET = 112 * 1024;
-const DICT_MIN = 16 * 1024;
+const DICT_TARGET = 16 * 1024;
+/** Payload text per byte of dictionary, at least: a small heap gets a small dictionary or none. */
+const DICT_SHARE = 16;
+const DICT_MIN = 4 * 1024;
 const BLOCK_CACHE = 4;
 const MAX_BLOCK_RAW = 1 << 28;
 
 /** Blocks decompressed by this process (tests check that reads share blocks). */
 export const blockStats = { decompressed: 0 };
 
-/** A dictionary of raw content: the payload texts of rows spread over [0, n), up to DICT_TARGET bytes. */
+/**
+ * A dictionary of raw content: the payload texts of rows spread over [0, n),
+ * up to DICT_TARGET bytes and to 1/DICT_SHARE of the payload text the rows
+ * hold (estimated from the sample); null below DICT_MIN.
+ */
 function sampleDictionary(n: number, recordOf: (row: number) => RowRecord | null): Uint8Array | null {
   const parts: string[] = [];
-  let bytes = 0;
-  // about 1 row in `step`, so the sample spans the rows; the stride is prime to avoid periodic patterns
-  const step = Math.max(1, Math.floor(n / 512)) | 1;
-  for (let row = 0, seen = 0; row < n && bytes < DICT_TARGET && seen < 4096; row += step, seen++) {
+  let chars = 0, sampled = 0, visited = 0;
+  // about 1 row in `step` (odd, to avoid periodic patterns), so the sample spans the rows
+  const step = Math.max(1, Math.floor(n / 256)) | 1;
+  for (let row = 0; row < n; row += step) {
+    visited++;
     const p = recordOf(row)?.payload;
     if (p === null || p === undefined) continue;
-    parts.push(p);
-    bytes += p.length;
+    sampled++;
+    if (chars < DICT_TARGET) parts.push(p);
+    chars += p.length;
   }
-  const dict = encoder.encode(parts.join("")).subarray(0, DICT_TARGET);
-  return dict.length >= DICT_MIN ? dict : null;
+  if (sampled === 0) return null;
+  const estimatedTotal = (chars / visited) * n;
+  const size = Math.min(DICT_TARGET, Math.floor(estimatedTotal / DICT_SHARE));
+  if (size < DICT_MIN) return null;
+  const dict = encoder.encode(parts.join(""));
+  return dict.length >= DICT_MIN ? dict.slice(0, size) : null;
 }
 
 /** How payloads and sparse vectors are stored in the record heap. */
@@ -466,6 +482,11 @@ export class RowFiles {
   /** Whether this zstd heap has a dictionary (a heap written with too little payload text has none). */
   get hasDictionary(): boolean {
     return this.dict !== null;
+  }
+
+  /** Heap bytes of the dictionary record (0 without one). */
+  get dictionaryBytes(): number {
+    return this.dict === null ? 0 : (BLOCK_HEADER + this.dict.length + 7) & ~7;
   }
 
   /** Append records for rows [from, to) (which must be `rows`…) past the committed ends; not synced. */

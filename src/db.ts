@@ -964,7 +964,8 @@ export class Database implements CollectionHost, Disposable {
     switch (entry.kind) {
       case "create":
         if (this.entries.has(entry.name)) this.removeEntry(entry.name);
-        this.entries.set(entry.name, this.makeEntry(entry.name, entry.config, lsn));
+        // a log written before compression existed has no setting: "none"
+        this.entries.set(entry.name, this.makeEntry(entry.name, { ...entry.config, compression: entry.config.compression ?? "none" }, lsn));
         break;
       case "drop":
         this.removeEntry(entry.name);

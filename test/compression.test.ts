@@ -194,6 +194,25 @@ describe("zstd payload compression on mmap storage", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  test("a log written before compression existed replays its CREATE as compression none", () => {
+    // made at 07c8cc3: an mmap collection created and filled, then a crash before any checkpoint
+    const dir = tempDir();
+    fs.cpSync(path.join(import.meta.dir, "fixtures", "v1_wal_db"), dir, { recursive: true });
+    {
+      using db = open(dir);
+      const c = db.collection("logged");
+      expect(c.config.compression).toBe("none");
+      expect(c.get("a")!.payload).toEqual({ t: "from the log" });
+      expect(db.exec("DESCRIBE logged")[0]!.rows![0]).toMatchObject({ compression: "none", payloadBytesRaw: utf8('{"t":"from the log"}') });
+    }
+    {
+      using db = open(dir); // from the checkpoint close() wrote
+      expect(db.collection("logged").config.compression).toBe("none");
+      expect(db.collection("logged").get("a")!.payload).toEqual({ t: "from the log" });
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   test("a full scan decompresses each block once; a payload read decompresses one block", () => {
     const dir = tempDir();
     {

@@ -14,10 +14,9 @@
  * table's); opening reads the snapshot's bitmap, norms and the ids of at most
  * `hashSlack` rows past the hash table.
  */
-import { ByteReader, ByteWriter } from "../storage/binary";
+import { ByteReader, ByteWriter, utf8Length } from "../storage/binary";
 import { RowFiles, type Compression, type RowFilesState, type RowRecord } from "../storage/row_files";
 import type { LiveRows } from "./live_rows";
-import { utf8Length } from "../storage/binary";
 import { deepFreeze, DISK_FORMAT, type PayloadBytes, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 

@@ -13,11 +13,10 @@
  */
 import type { Metric } from "../ann/distance";
 import { errors } from "../errors";
-import type { ByteReader, ByteWriter } from "../storage/binary";
+import { utf8Length, type ByteReader, type ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import { DiskMeta } from "./disk_meta";
 import { LiveRows } from "./live_rows";
-import { utf8Length } from "../storage/binary";
 import { deepFreeze, DISK_FORMAT, type PayloadBytes, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 

@@ -385,6 +385,9 @@ describe("zstd payload compression on mmap storage", () => {
     db.checkpoint();
     using reader = open(dir, { readonly: true });
     expect(dump(reader.collection("z"))).toEqual(dump(c));
+    expectCode(() => reader.exec("ALTER COLLECTION z SET COMPRESSION NONE"), "READ_ONLY");
+    expectCode(() => reader.collection("z").setCompression("none"), "READ_ONLY");
+    expect(reader.collection("z").config.compression).toBe("zstd");
     c.insertMany(items(40, 13, 80).map((it) => ({ ...it, vector: it.vector.slice(0, 2) })));
     churn([c], 14);
     db.checkpoint();

@@ -81,22 +81,28 @@ export const blockStats = { decompressed: 0 };
  * hold (estimated from the sample); null below DICT_MIN.
  */
 function sampleDictionary(n: number, recordOf: (row: number) => RowRecord | null): Uint8Array | null {
-  const parts: string[] = [];
-  let chars = 0, sampled = 0, visited = 0;
-  // about 1 row in `step` (odd, to avoid periodic patterns), so the sample spans the rows
+  const sample: string[] = [];
+  let chars = 0, visited = 0;
+  // about 256 rows, 1 in `step` (odd, to avoid periodic patterns), so the sample spans the rows
   const step = Math.max(1, Math.floor(n / 256)) | 1;
   for (let row = 0; row < n; row += step) {
     visited++;
     const p = recordOf(row)?.payload;
     if (p === null || p === undefined) continue;
-    sampled++;
-    if (chars < DICT_TARGET) parts.push(p);
+    sample.push(p);
     chars += p.length;
   }
-  if (sampled === 0) return null;
-  const estimatedTotal = (chars / visited) * n;
-  const size = Math.min(DICT_TARGET, Math.floor(estimatedTotal / DICT_SHARE));
+  if (sample.length === 0) return null;
+  const size = Math.min(DICT_TARGET, Math.floor(((chars / visited) * n) / DICT_SHARE));
   if (size < DICT_MIN) return null;
+  // every `pick`-th sampled payload, so the dictionary too spans the rows
+  const pick = Math.max(1, Math.floor(chars / size));
+  const parts: string[] = [];
+  let taken = 0;
+  for (let i = 0; i < sample.length && taken < size; i += pick) {
+    parts.push(sample[i]!);
+    taken += sample[i]!.length;
+  }
   const dict = encoder.encode(parts.join(""));
   return dict.length >= DICT_MIN ? dict.slice(0, size) : null;
 }

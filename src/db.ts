@@ -22,7 +22,7 @@
 import * as path from "node:path";
 import { checkCollection, type CollectionCheck } from "./collection/check";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
-import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type StorageKind } from "./collection/config";
+import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type CompressionKind, type StorageKind } from "./collection/config";
 import { decodeLogEntry, encodeLogFramed, type LogEntry, type Mutation } from "./collection/mutation";
 import { assertNever, errors, VqliteError } from "./errors";
 import { executeScript, executeStatement, type Row, type StatementResult } from "./query/executor";
@@ -293,13 +293,13 @@ export class Database implements CollectionHost, Disposable {
     this.afterCommit();
   }
 
-  vacuum(c: Collection, storage: StorageKind = c.config.storage, onProgress?: Progress): VacuumResult {
-    if (this.readOnly) throw errors.readOnly(storage === c.config.storage ? "VACUUM" : "ALTER COLLECTION");
+  vacuum(c: Collection, storage: StorageKind = c.config.storage, onProgress?: Progress, compression: CompressionKind = c.config.compression): VacuumResult {
+    if (this.readOnly) throw errors.readOnly(storage === c.config.storage && compression === c.config.compression ? "VACUUM" : "ALTER COLLECTION");
     const entry = this.entries.get(c.name)!;
     this.gate.assertWritable();
     if (this.path === null) {
       if (storage === "mmap") throw errors.invalidConfig("mmap storage needs a database on disk: open(path) instead of open()");
-      return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress);
+      return c.compactInto(new MemoryVectorStore(c.dimension, Math.max(16, c.count())), onProgress, compression);
     }
     const file = this.noteSyncFailure(`compacting ${c.name}`, () =>
       VectorFile.create(this.file(`${c.name.toLowerCase()}.${this.lsn}.g${this.generation + 1}.vec`), c.dimension, Math.max(1, c.count())),
@@ -307,7 +307,7 @@ export class Database implements CollectionHost, Disposable {
     let result: VacuumResult;
     try {
       const target: VectorStore = storage === "mmap" ? new MmapVectorStore(file, 0) : new MemoryVectorStore(c.dimension, Math.max(16, c.count()));
-      result = c.compactInto(target, onProgress);
+      result = c.compactInto(target, onProgress, compression);
     } catch (e) {
       file.close();
       try {
@@ -964,7 +964,8 @@ export class Database implements CollectionHost, Disposable {
     switch (entry.kind) {
       case "create":
         if (this.entries.has(entry.name)) this.removeEntry(entry.name);
-        this.entries.set(entry.name, this.makeEntry(entry.name, entry.config, lsn));
+        // a log written before compression existed has no setting: "none"
+        this.entries.set(entry.name, this.makeEntry(entry.name, { ...entry.config, compression: entry.config.compression ?? "none" }, lsn));
         break;
       case "drop":
         this.removeEntry(entry.name);

@@ -94,14 +94,14 @@ describe("crash recovery: kill -9 at random moments never loses an acknowledged 
 });
 
 describe("crash recovery of row files: kill -9 while writing large and unicode payloads, sparse vectors, payload updates", () => {
-  test("mmap storage keeps exactly the acknowledged ids, payload versions and sparse vectors", async () => {
+  for (const compression of ["none", "zstd"] as const) test(`mmap storage, compression ${compression}, keeps exactly the acknowledged ids, payload versions and sparse vectors`, async () => {
     const dir = tempDir();
-    const r = rng(77);
+    const r = rng(compression === "none" ? 77 : 78);
     const version = new Map<number, number>(); // live id → acknowledged payload version
     let acked = 0;
-    for (let t = 0; t < 8; t++) {
+    for (let t = 0; t < (compression === "none" ? 8 : 6); t++) {
       const first = (t + 1) * 1_000_000;
-      const out = await killChild([process.execPath, ROWS_CHILD, dir, String(first), String(1 + t)], 50 + Math.floor(r() * 400));
+      const out = await killChild([process.execPath, ROWS_CHILD, dir, String(first), String(1 + t), compression], 50 + Math.floor(r() * 400));
       let inFlight: string | null = null;
       for (const line of out.split("\n")) {
         if (line.startsWith("? ")) {
@@ -118,6 +118,7 @@ describe("crash recovery of row files: kill -9 while writing large and unicode p
       }
       using db = open(dir);
       const c = db.collection("rows");
+      expect(c.config.compression).toBe(compression);
       if (inFlight !== null) {
         const [kind, a, b, ...rest] = inFlight.split(" ");
         const id = Number(a);

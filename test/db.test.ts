@@ -44,7 +44,7 @@ describe("database", () => {
     expect(db.listCollections()).toEqual(["c_memory", "c_mmap"]);
     for (const storage of ["memory", "mmap"] as const) {
       const c = db.collection(`c_${storage}`);
-      expect(c.config).toEqual({ dimension: dim, metric: "dot", normalize: false, storage, index: { type: "flat" }, quantization: "none" });
+      expect(c.config).toEqual({ dimension: dim, metric: "dot", normalize: false, storage, index: { type: "flat" }, quantization: "none", compression: "none" });
       expect(c.count()).toBe(300);
       expect(c.has(`${storage}-5`)).toBe(false);
       expect(c.get(`${storage}-7`)).toMatchObject({ vector: row(data, 7, dim).slice(), payload: { i: 7, s: storage } });

@@ -71,7 +71,7 @@ describe("fuzzed files", () => {
       try {
         const s = fuzzFiles({ root: dir, seed: resealed ? 77 : 76, perFile: 15, resealed });
         expect(s.failures).toEqual([]);
-        for (const kind of ["MANIFEST", "snapshot", "vector", "wal"]) expect(s.byKind[kind]).toBeGreaterThan(10);
+        for (const kind of ["MANIFEST", "snapshot", "vector", "wal", "rows", "zstd blocks"]) expect(s.byKind[kind]).toBeGreaterThan(10);
         expect(s.corrupt).toBeGreaterThan(s.cases / 2);
         expect(s.opened).toBeGreaterThan(0); // torn WAL tails open as a prefix of the log
       } finally {

@@ -67,7 +67,7 @@ describe("the shell session (driven through feed)", () => {
     s.feed(".check r");
     expect(out.at(-1)).toContain("│ ok     │");
     s.feed(".schema r");
-    expect(out.at(-1)).toContain("│ r    │ 1         │ cosine │ false     │ memory  │ flat  │ none         │ 1     │");
+    expect(out.at(-1)).toContain("│ r    │ 1         │ cosine │ false     │ memory  │ flat  │ none         │ none        │ 1     │");
     s.feed(".mode csv");
     s.feed("SELECT id, vector FROM r;");
     expect(out.at(-1)).toBe("id,vector\nx,[1]");

@@ -14,7 +14,7 @@ import type { IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, Ve
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { MmapVectorStore } from "../storage/vector_file";
 import type { VectorStore } from "../storage/vector_store";
-import type { CollectionConfig, StorageKind } from "./config";
+import { validateCompression, type CollectionConfig, type CompressionKind, type StorageKind } from "./config";
 import { buildIndexInWorker, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
 import { DiskMeta } from "./disk_meta";
@@ -137,7 +137,7 @@ export interface CollectionHost {
   journal(c: Collection, mutations: readonly Mutation[]): void;
   /** Called after a journaled write was applied (auto-checkpoint hook). */
   committed(c: Collection): void;
-  vacuum(c: Collection, storage?: StorageKind, onProgress?: Progress): VacuumResult;
+  vacuum(c: Collection, storage?: StorageKind, onProgress?: Progress, compression?: CompressionKind): VacuumResult;
 }
 
 /** Marks the payload-index section of a snapshot ("PIDX"). */
@@ -365,6 +365,23 @@ export class Collection {
     this.host.assertUsable(this);
     if (storage !== "memory" && storage !== "mmap") throw errors.invalidConfig(`storage must be memory or mmap, got ${JSON.stringify(storage)}`);
     return this.host.vacuum(this, storage, onProgress);
+  }
+
+  /**
+   * Compress payloads in the row files with zstd, or stop: rewrites the
+   * collection like VACUUM (compacting it), then checkpoints. On memory
+   * storage only the setting changes (config.ts CompressionKind).
+   */
+  setCompression(compression: CompressionKind, onProgress?: Progress): VacuumResult {
+    this.host.assertUsable(this);
+    validateCompression(compression);
+    return this.host.vacuum(this, undefined, onProgress, compression);
+  }
+
+  /** The live items' payload bytes: UTF-8 JSON, and as stored (compressed in row files with zstd). */
+  payloadBytes(): { raw: number; stored: number } {
+    this.host.assertUsable(this);
+    return this.rows.payloadBytes();
   }
 
   private atIndex<T>(i: number, fn: () => T): T {
@@ -693,7 +710,7 @@ export class Collection {
    */
   flushRows(dir: string, tag: string): void {
     const meta = this.rows.meta;
-    if (meta instanceof DiskMeta) meta.flush(dir, this.name, tag);
+    if (meta instanceof DiskMeta) meta.flush(dir, this.name, tag, this.config.compression);
   }
 
   /** Close the row files' descriptors (the database closes or drops the collection). */
@@ -825,12 +842,14 @@ export class Collection {
    * Only live rows survive; row numbers change. A failure while copying
    * changes nothing: the row table switches over only once every row is copied.
    */
-  compactInto(target: VectorStore, onProgress?: Progress): VacuumResult {
+  compactInto(target: VectorStore, onProgress?: Progress, compression: CompressionKind = this.config.compression): VacuumResult {
     const before = this.rows.rowCount;
     const oldToNew = this.rows.compactInto(target, onProgress);
     this.index.remap(oldToNew);
     for (const ix of this.fieldIndexes.values()) ix.remap(oldToNew, this.rows.rowCount);
-    if (target.kind !== this.config.storage) this.currentConfig = { ...this.currentConfig, storage: target.kind };
+    if (target.kind !== this.config.storage || compression !== this.config.compression) {
+      this.currentConfig = { ...this.currentConfig, storage: target.kind, compression };
+    }
     this.changes++;
     const removedRows = before - this.rows.liveCount;
     return { removedRows, reclaimedBytes: removedRows * this.dimension * 4 };

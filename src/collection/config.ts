@@ -6,6 +6,14 @@ import { METRICS, type Metric } from "../ann/distance";
 import { errors } from "../errors";
 
 export type StorageKind = "memory" | "mmap";
+/**
+ * How payloads (and sparse vectors) are kept in the row files of mmap storage:
+ * "zstd" compresses them in blocks. Memory storage keeps the setting (it
+ * applies once ALTER … SET STORAGE MMAP moves the rows to files) but holds
+ * payloads in RAM and in its snapshot uncompressed.
+ */
+export type CompressionKind = "none" | "zstd";
+export const COMPRESSIONS: readonly CompressionKind[] = ["none", "zstd"];
 
 export interface CollectionOptions {
   readonly dimension: number;
@@ -14,6 +22,7 @@ export interface CollectionOptions {
   readonly storage?: StorageKind;
   readonly index?: IndexConfig | IndexConfig["type"];
   readonly quantization?: QuantizationKind;
+  readonly compression?: CompressionKind;
 }
 
 export interface CollectionConfig {
@@ -23,6 +32,7 @@ export interface CollectionConfig {
   readonly storage: StorageKind;
   readonly index: IndexConfig;
   readonly quantization: QuantizationKind;
+  readonly compression: CompressionKind;
 }
 
 export const MAX_DIMENSION = 65536;
@@ -53,5 +63,11 @@ export function resolveConfig(options: CollectionOptions): CollectionConfig {
   if (storage !== "memory" && storage !== "mmap") throw errors.invalidConfig(`storage must be memory or mmap, got ${JSON.stringify(storage)}`);
   const index = validateIndexConfig(options.index ?? "flat");
   const quantization = validateQuantization(options.quantization, index);
-  return { dimension, metric, normalize, storage, index, quantization };
+  const compression = validateCompression(options.compression ?? "none");
+  return { dimension, metric, normalize, storage, index, quantization, compression };
+}
+
+export function validateCompression(v: unknown): CompressionKind {
+  if (!COMPRESSIONS.includes(v as CompressionKind)) throw errors.invalidConfig(`compression must be none or zstd, got ${JSON.stringify(v)}`);
+  return v as CompressionKind;
 }

@@ -14,10 +14,10 @@
  * table's); opening reads the snapshot's bitmap, norms and the ids of at most
  * `hashSlack` rows past the hash table.
  */
-import { ByteReader, ByteWriter } from "../storage/binary";
-import { RowFiles, type RowFilesState, type RowRecord } from "../storage/row_files";
+import { ByteReader, ByteWriter, utf8Length } from "../storage/binary";
+import { RowFiles, type Compression, type RowFilesState, type RowRecord } from "../storage/row_files";
 import type { LiveRows } from "./live_rows";
-import { deepFreeze, DISK_FORMAT, type RowMeta } from "./row_meta";
+import { deepFreeze, DISK_FORMAT, type PayloadBytes, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 
 /** Committed rows [0, rows) as a DiskMeta reads them. */
@@ -84,7 +84,8 @@ class RemappedRows implements CommittedRows {
 let fileSequence = 0;
 const ID_OVERHEAD = 56;
 const PAYLOAD_OVERHEAD = 64;
-const FORMAT_VERSION = 1;
+/** The snapshot's row file section: version 1, uncompressed heap (unchanged since before compression); 2, zstd blocks. */
+const FORMAT_VERSION: Record<Compression, number> = { none: 1, zstd: 2 };
 
 /** Rows past the hash table before a checkpoint rebuilds it (their ids are read on open). */
 export function hashSlack(hashRows: number): number {
@@ -199,6 +200,29 @@ export class DiskMeta implements RowMeta {
     }
   }
 
+  payloadBytes(live: (row: number) => boolean, rows: number): PayloadBytes {
+    let raw = 0, stored = 0, fromFiles = false;
+    const c = this.committed;
+    const files = this.src instanceof RowFiles ? this.src : null;
+    for (let row = 0; row < rows; row++) {
+      if (!live(row)) continue;
+      if (files !== null && row < c && !this.pending.has(row)) {
+        const n = files.payloadBytesAt(row);
+        raw += n;
+        stored += files.payloadStoredAt(row);
+        if (n > 0) fromFiles = true;
+      } else {
+        const text = this.payloadText(row);
+        const n = text === null ? 0 : utf8Length(text);
+        raw += n;
+        stored += n;
+      }
+    }
+    // the heap's zstd dictionary serves the payloads read from it
+    if (fromFiles) stored += files!.dictionaryBytes;
+    return { raw, stored: Math.round(stored) };
+  }
+
   heapBytes(): number {
     return Math.max(0, this.ovBytes) + this.ovIds.length * 24 + this.tail.size * 80 + this.pending.size * 64;
   }
@@ -222,14 +246,17 @@ export class DiskMeta implements RowMeta {
    * committed until the snapshot that `write` produces is in the manifest; on
    * failure the in-RAM state is unchanged.
    */
-  flush(dir: string, base: string, checkpointTag: string): void {
-    if (!this.dirty) return;
+  flush(dir: string, base: string, checkpointTag: string, compression: Compression = "none"): void {
+    if (!this.dirty && (this.src as RowFiles).state.compression === compression) return;
     // unique in this process even when a failed checkpoint is retried under the same tag
     const tag = `${checkpointTag}-${++fileSequence}`;
     const n = this.table.rowCount;
     const live = (row: number) => this.table.isLive(row);
-    const files = this.src instanceof RowFiles && this.src.dir === dir ? this.src : null;
-    if (files !== null && files.state.overrides.size + this.pending.size <= Math.max(1024, files.rows >>> 3)) {
+    // a heap of another compression is rewritten whole (ALTER … SET COMPRESSION)
+    const files = this.src instanceof RowFiles && this.src.dir === dir && this.src.state.compression === compression ? this.src : null;
+    // a zstd heap written without a dictionary (too little payload text then) is written anew once the rows doubled
+    const undictionaried = files !== null && compression === "zstd" && !files.hasDictionary && n > 2 * Math.max(512, files.rows);
+    if (files !== null && !undictionaried && files.state.overrides.size + this.pending.size <= Math.max(1024, files.rows >>> 3)) {
       const saved = files.snapshotState();
       let rehashed = false;
       try {
@@ -249,7 +276,7 @@ export class DiskMeta implements RowMeta {
       }
       if (rehashed) this.tail.clear();
     } else {
-      const next = RowFiles.write(dir, base, tag, n, (row) => this.recordOf(row), live);
+      const next = RowFiles.write(dir, base, tag, n, (row) => this.recordOf(row), live, compression);
       if (this.src instanceof RowFiles) this.src.close();
       else if (this.src instanceof RemappedRows) this.src.release();
       this.src = next;
@@ -278,7 +305,7 @@ export class DiskMeta implements RowMeta {
     const saved = this.table.savedArrays();
     w.f64(this.table.rowCount).f64(DISK_FORMAT).f64(this.table.liveCount);
     w.u8array(saved.live).f32array(saved.norms);
-    w.u32(FORMAT_VERSION).string(st.rowsFile).string(st.ridxFile).string(st.hidxFile);
+    w.u32(FORMAT_VERSION[st.compression]).string(st.rowsFile).string(st.ridxFile).string(st.hidxFile);
     w.f64(st.rows).f64(st.heapEnd).f64(st.hashRows);
     w.u32(st.overrides.size);
     for (const [row, ref] of st.overrides) w.f64(row).f64(ref.offset).f64(ref.length);
@@ -289,7 +316,9 @@ export class DiskMeta implements RowMeta {
     const liveCount = r.f64();
     this.table.restoreBytes(r.bytes(), r.f32bytes());
     if (this.table.liveCount !== liveCount) throw new RangeError("live row count does not match");
-    if (r.u32() !== FORMAT_VERSION) throw new RangeError("unsupported row file format");
+    const version = r.u32();
+    const compression: Compression | undefined = version === FORMAT_VERSION.none ? "none" : version === FORMAT_VERSION.zstd ? "zstd" : undefined;
+    if (compression === undefined) throw new RangeError("unsupported row file format");
     const names = [r.string(), r.string(), r.string()];
     for (const f of names) if (!/^[^/\\.][^/\\]*$/.test(f)) throw new RangeError(`bad row file name ${f}`);
     const st: RowFilesState = {
@@ -300,6 +329,7 @@ export class DiskMeta implements RowMeta {
       heapEnd: r.f64(),
       hashRows: r.f64(),
       overrides: new Map(),
+      compression,
     };
     const n = this.table.rowCount;
     if (st.rows !== n || !(st.hashRows >= 0 && st.hashRows <= n) || !Number.isSafeInteger(st.heapEnd)) throw new RangeError("row file state out of range");

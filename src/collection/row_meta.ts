@@ -21,6 +21,22 @@ export interface RowMeta {
   kill(row: number): void;
   /** Heap bytes held, estimated. */
   heapBytes(): number;
+  /** The live rows' payload bytes: UTF-8 JSON text, and as stored (see PayloadBytes). */
+  payloadBytes(live: (row: number) => boolean, rows: number): PayloadBytes;
+}
+
+/**
+ * Payload bytes of the live rows. `raw`: the UTF-8 bytes of their JSON texts.
+ * `stored`: what they take where they are kept: in row files (mmap storage,
+ * checkpointed rows), a payload's UTF-8 bytes uncompressed and its share (by
+ * raw bytes) of its zstd block, header included, compressed, plus the heap's
+ * zstd dictionary when any payload is read from it; rows not yet
+ * checkpointed and memory storage count their raw bytes. Dead rows' old
+ * records are not counted (VACUUM drops them from the files).
+ */
+export interface PayloadBytes {
+  readonly raw: number;
+  readonly stored: number;
 }
 
 /** The second number of a snapshot whose rows are in row files (a live count is never negative). */

@@ -13,11 +13,11 @@
  */
 import type { Metric } from "../ann/distance";
 import { errors } from "../errors";
-import type { ByteReader, ByteWriter } from "../storage/binary";
+import { utf8Length, type ByteReader, type ByteWriter } from "../storage/binary";
 import type { VectorStore } from "../storage/vector_store";
 import { DiskMeta } from "./disk_meta";
 import { LiveRows } from "./live_rows";
-import { deepFreeze, DISK_FORMAT, type RowMeta } from "./row_meta";
+import { deepFreeze, DISK_FORMAT, type PayloadBytes, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 
 /** Rough heap cost of an id: JS string header + map entry. */
@@ -53,6 +53,16 @@ export class MemoryMeta implements RowMeta {
       return parsed;
     }
     return p ?? null;
+  }
+
+  payloadBytes(live: (row: number) => boolean, rows: number): PayloadBytes {
+    let raw = 0;
+    for (let row = 0; row < rows; row++) {
+      if (!live(row)) continue;
+      const text = this.payloadText(row);
+      if (text !== null) raw += utf8Length(text);
+    }
+    return { raw, stored: raw };
   }
 
   payloadText(row: number): string | null {
@@ -171,6 +181,11 @@ export class RowTable extends LiveRows {
 
   sparseOf(row: number): SparseVector | null {
     return this.meta.sparseOf(row);
+  }
+
+  /** The live rows' payload bytes, raw and as stored (row_meta.ts PayloadBytes). */
+  payloadBytes(): PayloadBytes {
+    return this.meta.payloadBytes((row) => this.isLive(row), this.rowCount);
   }
 
   /** ids, payloads, sparse vectors, bitmaps and norms: heap bytes, estimated. */

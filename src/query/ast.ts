@@ -49,6 +49,7 @@ export interface NameRef {
 
 export type MetricName = "cosine" | "l2" | "dot";
 export type StorageName = "memory" | "mmap";
+export type CompressionName = "none" | "zstd";
 
 export interface InsertRow {
   readonly id: ValueNode;
@@ -87,6 +88,7 @@ export type Statement =
       readonly storage?: StorageName;
       readonly index?: IndexConfig;
       readonly quantization?: QuantizationKind;
+      readonly compression?: CompressionName;
       readonly pos: Position;
     }
   | { readonly kind: "dropCollection"; readonly collection: NameRef; readonly ifExists: boolean; readonly pos: Position }
@@ -121,6 +123,7 @@ export type Statement =
       readonly pos: Position;
     }
   | { readonly kind: "alterStorage"; readonly collection: NameRef; readonly storage: StorageName; readonly pos: Position }
+  | { readonly kind: "alterCompression"; readonly collection: NameRef; readonly compression: CompressionName; readonly pos: Position }
   | { readonly kind: "buildIndex"; readonly collection: NameRef; readonly pos: Position }
   | { readonly kind: "createIndex"; readonly collection: NameRef; readonly field: PathNode; readonly ifNotExists: boolean; readonly pos: Position }
   | { readonly kind: "dropIndex"; readonly collection: NameRef; readonly field: PathNode; readonly ifExists: boolean; readonly pos: Position }

@@ -47,6 +47,7 @@ const NAMES: Record<Statement["kind"], string> = {
   select: "SELECT",
   search: "SEARCH",
   alterStorage: "ALTER COLLECTION",
+  alterCompression: "ALTER COLLECTION",
   buildIndex: "BUILD INDEX",
   createIndex: "CREATE INDEX",
   dropIndex: "DROP INDEX",
@@ -83,6 +84,7 @@ const WRITES: ReadonlySet<Statement["kind"]> = new Set<Statement["kind"]>([
   "update",
   "delete",
   "alterStorage",
+  "alterCompression",
   "buildIndex",
   "createIndex",
   "dropIndex",
@@ -120,6 +122,7 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
           storage: stmt.storage,
           index: stmt.index,
           quantization: stmt.quantization,
+          compression: stmt.compression,
           ifNotExists: stmt.ifNotExists,
         }),
       );
@@ -139,6 +142,7 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
     case "describe": {
       const c = collectionOf(db, stmt.collection);
       const m = c.memoryUsage();
+      const payload = c.payloadBytes();
       return done({
         rows: [
           {
@@ -149,12 +153,15 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
             storage: c.config.storage,
             index: describeIndex(c.config.index),
             quantization: c.config.quantization,
+            compression: c.config.compression,
             count: c.count(),
             heapBytes: m.heapBytes,
             indexBytes: m.indexBytes,
             payloadIndexes: c.payloadIndexes().map((p) => `${p.field} (${p.heapBytes} bytes)`).join(", ") || null,
             payloadIndexBytes: m.payloadIndexBytes,
             mappedBytes: m.vectorMappedBytes,
+            payloadBytesRaw: payload.raw,
+            payloadBytesStored: payload.stored,
           },
         ],
       });
@@ -259,6 +266,13 @@ function runStatement(db: Database, stmt: Statement, options: ExecOptions): Stat
       const r = at(stmt.collection, () => c.setStorage(stmt.storage, progress && ((d, t) => progress("ALTER", d, t))));
       progress?.("ALTER", 1, 1);
       return done({ message: `${c.name} now uses ${stmt.storage} storage`, count: c.count(), rows: [{ ...r }] });
+    }
+    case "alterCompression": {
+      const c = collectionOf(db, stmt.collection);
+      if (c.config.compression === stmt.compression) return done({ message: `${c.name} already uses compression ${stmt.compression}` });
+      const r = at(stmt.collection, () => c.setCompression(stmt.compression, progress && ((d, t) => progress("ALTER", d, t))));
+      progress?.("ALTER", 1, 1);
+      return done({ message: `${c.name} now uses compression ${stmt.compression}`, count: c.count(), rows: [{ ...r }] });
     }
     case "buildIndex": {
       const c = collectionOf(db, stmt.collection);

@@ -19,6 +19,7 @@ import type {
   SearchOptionsNode,
   Statement,
   StorageName,
+  CompressionName,
   ValueNode,
 } from "./ast";
 import * as T from "./tokens";
@@ -159,6 +160,7 @@ class VqlParser extends EmbeddedActionsParser {
     let storage: StorageName | undefined;
     let index: IndexConfig | undefined;
     let quantization: QuantizationKind | undefined;
+    let compression: CompressionName | undefined;
     this.MANY(() =>
       this.OR2([
         {
@@ -186,6 +188,13 @@ class VqlParser extends EmbeddedActionsParser {
             ]);
           },
         },
+        {
+          ALT: () => {
+            const t = this.CONSUME(K.COMPRESSION);
+            once("COMPRESSION", t);
+            compression = this.SUBRULE(this.compressionName);
+          },
+        },
       ]),
     );
     this.ACTION(() => {
@@ -201,6 +210,7 @@ class VqlParser extends EmbeddedActionsParser {
       storage,
       index,
       quantization,
+      compression,
       pos: SET_BY_CALLER,
     };
   });
@@ -217,6 +227,13 @@ class VqlParser extends EmbeddedActionsParser {
     this.OR([
       { ALT: () => (this.CONSUME(K.MEMORY), "memory" as const) },
       { ALT: () => (this.CONSUME(K.MMAP), "mmap" as const) },
+    ]),
+  );
+
+  private compressionName = this.RULE("compressionName", (): CompressionName =>
+    this.OR([
+      { ALT: () => (this.CONSUME(K.NONE), "none" as const) },
+      { ALT: () => (this.CONSUME(K.ZSTD), "zstd" as const) },
     ]),
   );
 
@@ -491,8 +508,20 @@ class VqlParser extends EmbeddedActionsParser {
     this.CONSUME(K.COLLECTION);
     const collection = this.SUBRULE(this.nameRef);
     this.CONSUME(K.SET);
-    this.CONSUME(K.STORAGE);
-    return { kind: "alterStorage", collection, storage: this.SUBRULE(this.storageName), pos: pos(start) };
+    return this.OR([
+      {
+        ALT: (): Statement => {
+          this.CONSUME(K.STORAGE);
+          return { kind: "alterStorage", collection, storage: this.SUBRULE(this.storageName), pos: pos(start) };
+        },
+      },
+      {
+        ALT: (): Statement => {
+          this.CONSUME(K.COMPRESSION);
+          return { kind: "alterCompression", collection, compression: this.SUBRULE(this.compressionName), pos: pos(start) };
+        },
+      },
+    ]);
   });
 
   private buildIndex = this.RULE("buildIndex", (): Statement => {

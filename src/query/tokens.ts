@@ -52,6 +52,8 @@ export const K = {
   NONE: keyword("none"),
   SCALAR: keyword("scalar"),
   BINARY: keyword("binary"),
+  COMPRESSION: keyword("compression"),
+  ZSTD: keyword("zstd"),
   DROP: keyword("drop"),
   SHOW: keyword("show"),
   DESCRIBE: keyword("describe"),

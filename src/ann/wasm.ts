@@ -30,6 +30,14 @@ export interface WasmKernels {
   hamming(a: number, b: number, words: number): number;
   /** out[i] = hamming(q, codes + i·words words, words) for i < n (int32 out). */
   hamming_batch(q: number, codes: number, words: number, n: number, out: number): void;
+  /** residualCode (binary_code.ts) over p floats at q and c: sign bits of the first `bits` to `code`, returns Σ u² (float64). */
+  residual_code(q: number, c: number, p: number, bits: number, code: number): number;
+  /**
+   * out[i] (float64) = the clustered distance estimate of code i of n (1-bit codes of `words` words at `codes`)
+   * against the code at q, with r = rnorms[i] (float32) and cos = cosTab[h] (float64 table at `cos`):
+   * base + r·(r − 2·un·cos), or base − un·r·cos when dot = 1.
+   */
+  code_estimates(q: number, codes: number, words: number, n: number, rnorms: number, cos: number, base: number, un: number, dot: number, out: number): void;
 }
 
 function envEnabled(): boolean {
@@ -101,6 +109,31 @@ export class WasmScratch {
     return new Int32Array(this.region!.heap.buffer(), byteOffset, length);
   }
 
+  private f64View: Float64Array | null = null;
+  private f64Generation = -1;
+  private f32View: Float32Array | null = null;
+  private f32Generation = -1;
+
+  /** A float32 view of the whole heap (index = byte offset / 4), remade only after the memory grew. */
+  f32All(): Float32Array {
+    const heap = this.region!.heap;
+    if (this.f32View === null || this.f32Generation !== heap.generation) {
+      this.f32View = new Float32Array(heap.buffer());
+      this.f32Generation = heap.generation;
+    }
+    return this.f32View;
+  }
+
+  /** A float64 view of the whole heap (index = byte offset / 8), remade only after the memory grew: no allocation per call. */
+  f64All(): Float64Array {
+    const heap = this.region!.heap;
+    if (this.f64View === null || this.f64Generation !== heap.generation) {
+      this.f64View = new Float64Array(heap.buffer());
+      this.f64Generation = heap.generation;
+    }
+    return this.f64View;
+  }
+
   free(): void {
     this.region?.free();
     this.region = null;
@@ -114,7 +147,7 @@ export class WasmScratch {
  * memory, valid until the next allocation in the heap, so fetch it per use
  * rather than keeping it.
  */
-export class HeapArray<T extends Int32Array | Uint8Array | Float32Array> {
+export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float64Array> {
   private region: WasmRegion | null = null;
   /** The values when they are not in the heap. */
   private plain: T;
@@ -137,6 +170,10 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array> {
 
   static float32(): HeapArray<Float32Array> {
     return new HeapArray((b, o, n) => new Float32Array(b, o, n));
+  }
+
+  static float64(): HeapArray<Float64Array> {
+    return new HeapArray((b, o, n) => new Float64Array(b, o, n));
   }
 
   get(): T {

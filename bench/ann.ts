@@ -4,7 +4,7 @@
  * process, hnswlib-node (native C++ hnswlib through N-API) when it is installed.
  *
  *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all, or a comma list] [--queries N] [--m 16] [--ef-construction 200]
- *                    [--kernels wasm|ts|ts,wasm]
+ *                    [--kernels wasm|ts|ts,wasm] [--out NAME]
  *
  * --kernels ts,wasm measures every setting with the TypeScript kernels (forced)
  * and then the WebAssembly ones, back to back in the same process: the fair
@@ -12,7 +12,10 @@
  * TypeScript kernels are labelled "(ts)".
  *
  * DATASET_DIR defaults to ../shared/data/fashion-mnist-784-euclidean.
- * Prints tables and writes bench/results/ann-DATASET.json.
+ * Prints tables and writes bench/results/ann-DATASET.json and its chart
+ * (ann-DATASET.svg); with --out NAME, bench/results/NAME.json and NAME.svg
+ * instead (a partial run that must not replace the full one's figures).
+ * The clustered sweep is PROBES × RERANK (environment, comma lists).
  *
  * QPS and build times are measured in the main thread's CPU time (Linux), so
  * that the load of other jobs on a shared machine does not count; the wall-time
@@ -60,6 +63,7 @@ const maxQueries = Number(flag("--queries", "1000"));
 const M = Number(flag("--m", "16"));
 const EF_CONSTRUCTION = Number(flag("--ef-construction", "200"));
 const KERNELS = flag("--kernels", "wasm").split(",") as ("ts" | "wasm")[];
+const OUT = flag("--out", "");
 
 const base = readVecs(path.join(dataset, "base.fvecs.gz"), "f");
 const queries = readVecs(path.join(dataset, "query.fvecs.gz"), "f");
@@ -162,8 +166,8 @@ if (which.has("all") || which.has("clustered")) {
   const mem = index.memoryUsage();
   builds.push({ index: "clustered", buildSeconds: +buildSeconds.toFixed(2), buildWallSeconds: +buildWallSeconds.toFixed(2), leaves: index.leafCount(), indexHeapMB: +(mem.indexBytes / 1048576).toFixed(2), rawVectorMB: +((base.n * dim * 4) / 1048576).toFixed(1), rssAnonDeltaMB: +(after.rssAnonMB - before.rssAnonMB).toFixed(1) });
   console.log(`clustered build ${buildSeconds.toFixed(2)} s, ${index.leafCount()} leaves, index heap ${(mem.indexBytes / 1048576).toFixed(2)} MB`);
-  for (const probes of (process.env.PROBES ?? "2,4,6,8,12,16,24").split(",").map(Number)) {
-    for (const rerankFactor of (process.env.RERANK ?? "5,10,20").split(",").map(Number)) {
+  for (const probes of (process.env.PROBES ?? "4,6,8,10,12,16,20,24").split(",").map(Number)) {
+    for (const rerankFactor of (process.env.RERANK ?? "3,5,10").split(",").map(Number)) {
       measureKernels("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.tree.searchRows(q, 10, { probes, rerankFactor }).rows);
     }
   }
@@ -261,8 +265,9 @@ const libBuild = builds.find((b) => b.index === "hnswlib-node")?.buildSeconds as
 if (libBuild) for (const b of builds) if (b.index !== "hnswlib-node") b.buildVsHnswlib = +((b.buildSeconds as number) / libBuild).toFixed(2);
 console.table(builds);
 console.table(summary);
-const svg = path.join(import.meta.dir, "results", `ann-${path.basename(dataset)}.svg`);
+const resultName = OUT || `ann-${path.basename(dataset)}`;
+const svg = path.join(import.meta.dir, "results", `${resultName}.svg`);
 fs.mkdirSync(path.dirname(svg), { recursive: true });
 fs.writeFileSync(svg, recallQpsChart(rows, `recall@10 vs QPS: ${path.basename(dataset)} (${base.n} × ${dim}, ${nq} queries)`, `single thread, same process as hnswlib-node, timed by ${CPU_CLOCK.replace(/ \(.*\)$/, "")}; ${os.cpus().length} cores, bun ${Bun.version}`));
 console.log("wrote", svg);
-console.log("wrote", writeResult(`ann-${path.basename(dataset)}`, { dataset: path.basename(dataset), n: base.n, dim, queries: nq, timing: CPU_CLOCK, wasmKernels: wasmKernelsLoaded, kernels: KERNELS, builds, rows, summary }));
+console.log("wrote", writeResult(resultName, { dataset: path.basename(dataset), n: base.n, dim, queries: nq, timing: CPU_CLOCK, wasmKernels: wasmKernelsLoaded, kernels: KERNELS, builds, rows, summary }));

@@ -1,9 +1,11 @@
 /**
  * Clustered index: a hierarchical k-means tree whose leaves keep 1-bit codes
  * of their points in RAM. Search walks the tree best-first to the `probes`
- * nearest leaves, ranks the leaves' points by a distance estimated from the
- * codes, and reranks the best k × rerankFactor candidates on full vectors
- * (from RAM or an mmap file).
+ * nearest leaves (nearestLeaves), ranks the leaves' points by a distance
+ * estimated from the codes (with the WebAssembly kernels: residual_code and
+ * code_estimates, one call each per leaf, over codes, residual norms and
+ * rotated centroids kept in the WebAssembly heap), and reranks the best
+ * k × rerankFactor candidates on full vectors (from RAM or an mmap file).
  *
  * Codes: residual to the leaf centroid, rotated (randomized Hadamard), sign
  * bits, plus the residual's norm. The estimate of ‖q − x‖² is

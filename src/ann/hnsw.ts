@@ -69,6 +69,14 @@ export class HnswIndex implements VectorIndex {
   private readonly metric: Metric;
   private readonly stride0: number;
   private links0: Int32Array = new Int32Array(0);
+  /**
+   * After a reopen, level 0 is packed: node i's [count, links…] start at
+   * links0[packed0[i]], with no room for more (the saved graph's average
+   * level-0 degree is about half of maxM0, so this halves its bytes). Null
+   * in the fixed-stride layout, which the first change (insert, delete,
+   * vacuum) restores.
+   */
+  private packed0: Int32Array | null = null;
   private dists0: Float32Array = new Float32Array(0);
   private upper: (Int32Array | null)[] = [];
   private upperDists: (Float32Array | null)[] = [];
@@ -240,6 +248,7 @@ export class HnswIndex implements VectorIndex {
 
   private ensureCapacity(n: number): void {
     if (n <= this.capacity) return;
+    this.unpack0();
     const cap = Math.max(n, this.capacity * 2, 64);
     const l0 = new Int32Array(cap * this.stride0);
     l0.set(this.links0);
@@ -261,13 +270,49 @@ export class HnswIndex implements VectorIndex {
 
   /** Links of node at level, for reading: [array, offset of the count]. */
   private linksAt(node: number, level: number): [Int32Array, number] {
-    if (level === 0) return [this.links0, node * this.stride0];
+    if (level === 0) {
+      const packed = this.packed0;
+      return [this.links0, packed === null ? node * this.stride0 : packed[node]!];
+    }
     return [this.upper[node]!, (level - 1) * (1 + this.m)];
+  }
+
+  /** Level 0 in the packed layout (see packed0): what a reopened, read-only graph keeps. */
+  private pack0(): void {
+    if (this.packed0 !== null) return;
+    const cap = this.capacity, stride = this.stride0, l0 = this.links0;
+    let total = 0;
+    for (let i = 0; i < cap; i++) total += 1 + l0[i * stride]!;
+    const packed = new Int32Array(cap);
+    const out = new Int32Array(total);
+    for (let i = 0, o = 0; i < cap; i++) {
+      const c = l0[i * stride]!;
+      packed[i] = o;
+      out.set(l0.subarray(i * stride, i * stride + 1 + c), o);
+      o += 1 + c;
+    }
+    this.links0 = out;
+    this.packed0 = packed;
+  }
+
+  /** Level 0 back in the fixed-stride layout, before any change to it. */
+  private unpack0(): void {
+    const packed = this.packed0;
+    if (packed === null) return;
+    const stride = this.stride0, src = this.links0;
+    const l0 = new Int32Array(this.capacity * stride);
+    for (let i = 0; i < packed.length; i++) {
+      const o = packed[i]!;
+      l0.set(src.subarray(o, o + 1 + src[o]!), i * stride);
+    }
+    this.links0 = l0;
+    this.packed0 = null;
   }
 
   /** Links and their distances, for writing: [links, dists, offset of the count, capacity]. */
   private listAt(node: number, level: number): [Int32Array, Float32Array, number, number] {
     if (level === 0) {
+      this.unpack0();
       if (this.dists0.length < this.links0.length) {
         // after a reopen: allocated on the first write, NaN = not known yet
         const d = new Float32Array(this.links0.length).fill(NaN);
@@ -404,6 +449,7 @@ export class HnswIndex implements VectorIndex {
   add(row: number): void {
     this.ensureCapacity(row + 1);
     if (this.levels[row]! >= 0) return; // already in the graph
+    this.unpack0();
     const level = this.randomLevel();
     this.levels[row] = level;
     this.links0[row * this.stride0] = 0;
@@ -628,6 +674,7 @@ export class HnswIndex implements VectorIndex {
 
   rebuild(onProgress?: Progress): void {
     this.links0 = new Int32Array(0);
+    this.packed0 = null;
     this.dists0 = new Float32Array(0);
     this.upper = [];
     this.upperDists = [];
@@ -650,6 +697,7 @@ export class HnswIndex implements VectorIndex {
   }
 
   remap(oldToNew: Int32Array): void {
+    this.unpack0();
     let newCount = 0;
     for (let i = 0; i < oldToNew.length; i++) if (oldToNew[i]! >= 0) newCount = Math.max(newCount, oldToNew[i]! + 1);
     const stride = this.stride0;
@@ -699,7 +747,7 @@ export class HnswIndex implements VectorIndex {
   }
 
   heapBytes(): number {
-    let bytes = this.links0.byteLength + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
+    let bytes = this.links0.byteLength + (this.packed0?.byteLength ?? 0) + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
     for (const u of this.upper) if (u) bytes += u.byteLength * 2 + 64;
     bytes += this.upper.length * 8 * 2;
     bytes += this.cand.keys.byteLength + this.cand.vals.byteLength + this.res.keys.byteLength + this.res.vals.byteLength;
@@ -714,7 +762,16 @@ export class HnswIndex implements VectorIndex {
     w.u32(this.dim).u32(this.m).u32(this.efConstruction).u32(this.efSearch).f64(this.seed).string(this.quantization);
     w.f64(this.entry).f64(this.maxLevel).f64(n);
     w.u8array(new Uint8Array(this.levels.buffer, 0, n));
-    w.u32array(new Uint32Array(this.links0.buffer, 0, n * this.stride0));
+    // the file keeps the fixed-stride layout whatever the one in memory
+    let l0 = this.links0;
+    if (this.packed0 !== null) {
+      l0 = new Int32Array(n * this.stride0);
+      for (let i = 0; i < n; i++) {
+        const o = this.packed0[i]!;
+        l0.set(this.links0.subarray(o, o + 1 + this.links0[o]!), i * this.stride0);
+      }
+    }
+    w.u32array(new Uint32Array(l0.buffer, 0, n * this.stride0));
     for (let i = 0; i < n; i++) if (this.levels[i]! > 0) w.u32array(new Uint32Array(this.upper[i]!.buffer));
     // the level generator's state, so inserts after a reopen draw what they would have
     w.f64(this.rng.state);
@@ -768,6 +825,7 @@ export class HnswIndex implements VectorIndex {
       for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m, l + 1);
     }
     if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
+    ix.pack0(); // read-mostly from here: half the bytes until the first change
     if ((ix.entry < 0) !== (ix.maxLevel < 0) || (ix.entry >= 0 && levels[ix.entry] !== ix.maxLevel)) throw new RangeError("HNSW entry point is not on the top level");
     // a deleted node may sit above the top level: deleting the entry point lowers it to the best live node
     for (let i = 0; i < n; i++) if (levels[i]! > ix.maxLevel && source.isLive(i)) throw new RangeError("HNSW node above the top level");

@@ -21,7 +21,7 @@
  * closest of its live neighbours in its place. Search still walks through
  * deleted nodes, never returns them.
  */
-import { errors } from "../errors";
+import { errors, VqliteError } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
 import { Reranker } from "./rerank";
@@ -33,7 +33,8 @@ import { resolveIndexOptions, type QuantizationKind } from "./config";
 import { BinaryQuantizer, ScalarQuantizer, type Quantizer } from "./quantize";
 import { XorShift32 } from "./random";
 import { estimateSelectivity } from "./selectivity";
-import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RebuildOptions, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+import { allocateSharedGraph, G_DONE, G_ENTRY, G_FAILED, G_FINISHED, G_MAX_LEVEL, G_STARTED, GLOBALS, SharedGraphBuilder } from "./hnsw_parallel";
 
 export interface HnswOptions {
   readonly m?: number;
@@ -45,6 +46,8 @@ export interface HnswOptions {
 
 /** Rows needed before codes are trained; until then traversal is exact. */
 const TRAIN_ROWS = 1000;
+/** Fewer live rows than this are built on one thread by default (starting threads would cost more than they save). */
+export const PARALLEL_MIN_ROWS = 5000;
 /** Training sample cap for rebuilds. */
 const TRAIN_SAMPLE = 20000;
 /** A filter keeping less than this share is answered by an exact scan of the matches. */
@@ -672,7 +675,9 @@ export class HnswIndex implements VectorIndex {
 
   // ---- maintenance -------------------------------------------------------------------------
 
-  rebuild(onProgress?: Progress): void {
+  rebuild(onProgress?: Progress, options: RebuildOptions = {}): void {
+    const threads = Math.max(1, Math.floor(options.threads ?? 1));
+    if (threads > 1 && this.liveRows() > 1 && this.rebuildParallel(threads, onProgress, options.abort)) return;
     this.links0 = new Int32Array(0);
     this.packed0 = null;
     this.dists0 = new Float32Array(0);
@@ -694,6 +699,179 @@ export class HnswIndex implements VectorIndex {
       if (onProgress && (r & 255) === 255) onProgress(r + 1, n);
     }
     onProgress?.(n, n);
+  }
+
+  private liveRows(): number {
+    const live = this.source.liveMask(), n = this.source.store.length;
+    let c = 0;
+    for (let r = 0; r < n; r++) if (live[r] === 1) c++;
+    return c;
+  }
+
+  /**
+   * rebuild() on `threads` threads (this one and threads − 1 Bun Workers) over
+   * a shared memory (hnsw_parallel.ts), then adopt the graph. False, having
+   * changed nothing, where shared memory cannot be had (the caller builds on
+   * one thread); throws CANCELLED when `abort` was set.
+   */
+  private rebuildParallel(threads: number, onProgress: Progress | undefined, abort: Int32Array | undefined): boolean {
+    const n = this.source.store.length, d = this.dim;
+    const live = this.source.liveMask();
+    // the levels a single-thread rebuild draws, in row order, from the same generator
+    const rng = new XorShift32(this.seed * 2654435761 + 7);
+    const levels = new Int8Array(n).fill(-1);
+    let first = -1;
+    const saved = this.rng;
+    this.rng = rng;
+    for (let r = 0; r < n; r++) {
+      if (live[r] !== 1) continue;
+      levels[r] = this.randomLevel();
+      if (first < 0) first = r;
+    }
+    this.rng = saved;
+    const g = allocateSharedGraph({ n, d, m: this.m, efConstruction: this.efConstruction, metric: this.metric, threads, levels, first });
+    if (g === null) return false;
+    const buf = g.memory.buffer;
+    new Float32Array(buf, g.vectors, n * d).set(this.source.store.data().subarray(0, n * d));
+    const norms = new Float32Array(buf, g.norms, n);
+    for (let r = 0; r < n; r++) norms[r] = this.source.norm(r);
+    new Uint8Array(buf, g.live, n).set(live.subarray(0, n));
+    const G = new Int32Array(buf, g.globals, GLOBALS);
+    const stopped = () => abort !== undefined && Atomics.load(abort, 0) === 1;
+    const workers: Worker[] = [];
+    try {
+      for (let t = 1; t < threads; t++) {
+        const w = new Worker(new URL("./hnsw_parallel_worker.ts", import.meta.url).href);
+        w.postMessage({ graph: g, thread: t, abort });
+        workers.push(w);
+      }
+      let reported = 0;
+      new SharedGraphBuilder(g, 0).run(stopped, () => {
+        const done = Atomics.load(G, G_DONE);
+        if (onProgress && (done - reported >= n / 200 || done === n)) {
+          reported = done;
+          onProgress(Math.min(done, n), n);
+        }
+      });
+      // every helper that took a row has said so first (G_STARTED): wait for those to finish
+      for (;;) {
+        const finished = Atomics.load(G, G_FINISHED);
+        if (finished >= Atomics.load(G, G_STARTED)) break;
+        Atomics.wait(G, G_FINISHED, finished, 50);
+      }
+    } finally {
+      for (const w of workers) w.terminate();
+    }
+    if (stopped()) throw new VqliteError("CANCELLED", "the index build was cancelled; the index is unchanged");
+    if (Atomics.load(G, G_FAILED) !== 0 || Atomics.load(G, G_DONE) < n) throw new Error("a thread of the parallel HNSW build failed");
+    // adopt the graph: the state rebuild() would leave, built by several threads
+    this.links0 = new Int32Array(0);
+    this.packed0 = null;
+    this.dists0 = new Float32Array(0);
+    this.levels = new Int8Array(0);
+    this.visited = new Uint32Array(0);
+    this.capacity = 0;
+    this.quant = null;
+    this.ensureCapacity(n);
+    const stride = this.stride0;
+    this.links0.set(new Int32Array(buf, g.links0, n * stride));
+    this.dists0.set(new Float32Array(buf, g.dists0, n * stride));
+    this.levels.set(levels);
+    this.upper = [];
+    this.upperDists = [];
+    const upperAt = new Int32Array(buf, g.upperAt, n);
+    const us = 1 + this.m;
+    for (let r = 0; r < n; r++) {
+      if (levels[r]! <= 0) continue;
+      const at = upperAt[r]!, len = levels[r]! * us;
+      this.upper[r] = new Int32Array(buf, g.upper + at * 4, len).slice();
+      this.upperDists[r] = new Float32Array(buf, g.upperDists + at * 4, len).slice();
+    }
+    this.entry = G[G_ENTRY]!;
+    this.maxLevel = G[G_MAX_LEVEL]!;
+    this.rng = rng;
+    this.connectOrphans();
+    if (this.quantization !== "none" && n >= TRAIN_ROWS) this.trainQuantizer();
+    onProgress?.(n, n);
+    return true;
+  }
+
+  /**
+   * Link every live node that level 0 cannot reach from the entry point (a
+   * node whose in-links were all replaced by closer ones; threads inserting
+   * side by side leave more of them than one thread does) into the list of
+   * its nearest neighbour with room, or else in place of that neighbour's
+   * farthest link when the node it names keeps another in-link. Returns the
+   * nodes still unreachable (0 unless every list around them is full of
+   * sole in-links).
+   */
+  private connectOrphans(): number {
+    const n = Math.min(this.capacity, this.source.store.length), stride = this.stride0, l0 = this.links0, d0 = this.dists0;
+    const live = this.source.liveMask();
+    const indeg = new Int32Array(n);
+    for (let v = 0; v < n; v++) for (let i = 1; i <= l0[v * stride]!; i++) indeg[l0[v * stride + i]!]!++;
+    const seen = new Uint8Array(n);
+    let left = 0;
+    for (let round = 0; round < 4; round++) {
+      seen.fill(0);
+      const stack = [this.entry];
+      seen[this.entry] = 1;
+      while (stack.length > 0) {
+        const c = stack.pop()!;
+        for (let i = 1; i <= l0[c * stride]!; i++) {
+          const t = l0[c * stride + i]!;
+          if (seen[t] === 0) {
+            seen[t] = 1;
+            stack.push(t);
+          }
+        }
+      }
+      left = 0;
+      for (let u = 0; u < n; u++) {
+        if (live[u] !== 1 || seen[u] === 1 || this.levels[u]! < 0) continue;
+        left++;
+        // u's own neighbours, nearest first (their stored distances)
+        const cnt = l0[u * stride]!;
+        // reachable ones first, and none that links to u already
+        const has = (v: number) => {
+          for (let k = 1; k <= l0[v * stride]!; k++) if (l0[v * stride + k] === u) return true;
+          return false;
+        };
+        const order = Array.from({ length: cnt }, (_, i) => i + 1)
+          .filter((i) => !has(l0[u * stride + i]!))
+          .sort((a, b) => seen[l0[u * stride + b]!]! - seen[l0[u * stride + a]!]! || d0[u * stride + a]! - d0[u * stride + b]!);
+        let linked = false;
+        for (const i of order) {
+          const v = l0[u * stride + i]!, off = v * stride, c = l0[off]!;
+          if (c < this.maxM0) {
+            l0[off + 1 + c] = u;
+            d0[off + 1 + c] = d0[u * stride + i]!;
+            l0[off] = c + 1;
+            linked = true;
+            break;
+          }
+        }
+        for (let j = 0; !linked && j < order.length; j++) {
+          const i = order[j]!, v = l0[u * stride + i]!, off = v * stride;
+          let worst = -1, worstScore = -Infinity;
+          for (let k = 1; k <= l0[off]!; k++) {
+            if (indeg[l0[off + k]!]! > 1 && d0[off + k]! > worstScore) {
+              worstScore = d0[off + k]!;
+              worst = k;
+            }
+          }
+          if (worst > 0) {
+            indeg[l0[off + worst]!]!--;
+            l0[off + worst] = u;
+            d0[off + worst] = d0[u * stride + i]!;
+            linked = true;
+          }
+        }
+        if (linked) indeg[u]!++;
+      }
+      if (left === 0) break;
+    }
+    return left;
   }
 
   remap(oldToNew: Int32Array): void {

@@ -66,6 +66,29 @@ function load(): WasmKernels | null {
 }
 
 const loaded: WasmKernels | null = envEnabled() ? load() : null;
+
+/**
+ * The same kernels over a shared WebAssembly memory (created with
+ * `shared: true`, maximum 65536 pages), for threads that work on one
+ * structure at once (hnsw_parallel.ts); null where the engine has no shared
+ * memory or SIMD, or VQLITE_WASM=0. The module is kernels.wasm with its
+ * memory import marked shared: the limits flag byte after the import's name
+ * goes from 0x01 (has a maximum) to 0x03 (shared, has a maximum).
+ */
+export function sharedKernels(memory: WebAssembly.Memory): WasmKernels | null {
+  if (!envEnabled() || loaded === null) return null;
+  try {
+    const bytes = decodeBase64(KERNELS_WASM_BASE64);
+    const name = [6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2]; // "memory", then import kind 2 (a memory)
+    let at = -1;
+    for (let i = 0; i + name.length < bytes.length && at < 0; i++) if (name.every((c, j) => bytes[i + j] === c)) at = i + name.length;
+    if (at < 0 || bytes[at] !== 1) return null;
+    bytes[at] = 3;
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as WasmKernels;
+  } catch {
+    return null;
+  }
+}
 let enabled = loaded !== null;
 
 /** Whether the WebAssembly kernels loaded (the engine has WebAssembly with SIMD128, and VQLITE_WASM is not 0). */

@@ -15,7 +15,7 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import { MmapVectorStore } from "../storage/vector_file";
 import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";
-import { buildIndexInWorker, type BuildOptions } from "./index_build";
+import { buildIndexInWorker, buildThreads, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
 import { DiskMeta } from "./disk_meta";
 import { RowTable } from "./row_table";
@@ -540,10 +540,15 @@ export class Collection {
     this.readSnapshot(r, dir);
   }
 
-  /** Rebuild the index from scratch over the live items (for when the data drifted). */
-  rebuildIndex(onProgress?: Progress): void {
+  /**
+   * Rebuild the index from scratch over the live items (for when the data
+   * drifted). An HNSW index builds on `threads` threads (default: every core,
+   * from PARALLEL_MIN_ROWS live items up).
+   */
+  rebuildIndex(onProgress?: Progress, options: { readonly threads?: number } = {}): void {
     this.host.assertUsable(this);
-    this.index.rebuild(onProgress);
+    const threads = buildThreads(options.threads, this.rows.liveCount);
+    this.index.rebuild(onProgress, { threads });
     this.changes++;
   }
 
@@ -576,6 +581,7 @@ export class Collection {
             rows: n,
             live: live.slice(),
             norms: saved.norms.slice(),
+            threads: buildThreads(options.threads, rows.liveCount),
             vectors: store instanceof MmapVectorStore ? { kind: "file", path: store.path } : { kind: "buffer", data: store.data().slice(0, n * d) },
           },
           options,

@@ -11,7 +11,7 @@
 ;; not match this source.
 (module
   ;; the process's WebAssembly heap (src/storage/wasm_heap.ts), where the stores keep their rows
-  (import "env" "memory" (memory 1))
+  (import "env" "memory" (memory 1 65536))
 
   ;; Σ (a[i] - b[i])² over d floats.
   (func $l2sq (export "l2sq") (param $a i32) (param $b i32) (param $d i32) (result f32)

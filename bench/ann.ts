@@ -6,6 +6,11 @@
  *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all, or a comma list] [--queries N] [--m 16] [--ef-construction 200]
  *                    [--kernels wasm|ts|ts,wasm] [--out NAME]
  *
+ * --index hnsw-threads builds HNSW (no quantization) with HnswIndex.rebuild on
+ * THREADS threads (default 2; a comma list measures each) and sweeps ef over
+ * it; its build time is wall time (several threads), set beside
+ * hnswlib-node's wall time (buildWallVsHnswlibWall) as well as its CPU time.
+ *
  * --kernels ts,wasm measures every setting with the TypeScript kernels (forced)
  * and then the WebAssembly ones, back to back in the same process: the fair
  * before/after on a machine whose load varies. Rows measured with the
@@ -28,7 +33,9 @@ import * as path from "node:path";
 import { open } from "../src/index";
 import { ClusteredIndex } from "../src/clustered_index";
 import { setWasmKernelsEnabled, wasmKernelsLoaded } from "../src/ann/wasm";
-import type { HnswIndex } from "../src/ann/hnsw";
+import { HnswIndex } from "../src/ann/hnsw";
+import { LiveRows } from "../src/collection/live_rows";
+import { MemoryVectorStore } from "../src/storage/vector_store";
 import { recallQpsChart } from "./chart";
 import { CPU_CLOCK, DATA_DIR, procMemory, readVecs, threadCpuMs, writeResult } from "./lib";
 
@@ -220,6 +227,21 @@ if (which.has("all") || which.has("hnsw")) {
   }
 }
 
+if (which.has("all") || which.has("hnsw-threads")) {
+  const rowsSource = new LiveRows(MemoryVectorStore.from(dim, baseData.slice()), "l2");
+  rowsSource.adoptAll();
+  for (const threads of (process.env.THREADS ?? "2").split(",").map(Number)) {
+    const ix = new HnswIndex(rowsSource, { m: M, efConstruction: EF_CONSTRUCTION });
+    const t0 = threadCpuMs(), w0 = performance.now();
+    ix.rebuild(undefined, { threads });
+    const buildSeconds = (threadCpuMs() - t0) / 1000, buildWallSeconds = (performance.now() - w0) / 1000;
+    const label = `hnsw none (${threads} thread${threads > 1 ? "s" : ""})`;
+    console.log(`${label}: build ${buildWallSeconds.toFixed(1)} s wall, ${buildSeconds.toFixed(1)} s this thread's CPU`);
+    builds.push({ index: label, threads, buildSeconds: +buildSeconds.toFixed(1), buildWallSeconds: +buildWallSeconds.toFixed(1), nodes: ix.stats().nodes });
+    for (const ef of EF_SWEEP) measureKernels(label, `ef=${ef}`, (q) => ix.searchRows(q, 10, { ef }).rows);
+  }
+}
+
 if (which.has("all") || which.has("hnswlib")) {
   let lib: typeof import("hnswlib-node") | null = null;
   try {
@@ -262,7 +284,13 @@ const summary = targets.map((t) => {
 });
 // every build time next to hnswlib-node's, from the same process
 const libBuild = builds.find((b) => b.index === "hnswlib-node")?.buildSeconds as number | undefined;
+const libWall = builds.find((b) => b.index === "hnswlib-node")?.buildWallSeconds as number | undefined;
 if (libBuild) for (const b of builds) if (b.index !== "hnswlib-node") b.buildVsHnswlib = +((b.buildSeconds as number) / libBuild).toFixed(2);
+// a build on several threads is timed by the wall clock: beside hnswlib-node's wall and CPU time
+if (libBuild && libWall) for (const b of builds) if (b.threads !== undefined) {
+  b.buildWallVsHnswlibWall = +((b.buildWallSeconds as number) / libWall).toFixed(2);
+  b.buildWallVsHnswlibCpu = +((b.buildWallSeconds as number) / libBuild).toFixed(2);
+}
 console.table(builds);
 console.table(summary);
 const resultName = OUT || `ann-${path.basename(dataset)}`;

@@ -324,7 +324,9 @@ export class HnswIndex implements VectorIndex {
       }
       return [this.links0, this.dists0, node * this.stride0, this.maxM0];
     }
-    return [this.upper[node]!, this.upperDists[node]!, (level - 1) * (1 + this.m), this.m];
+    // after a reopen the upper link distances are made on the first write, NaN = not known yet
+    const dists = (this.upperDists[node] ??= new Float32Array(this.upper[node]!.length).fill(NaN));
+    return [this.upper[node]!, dists, (level - 1) * (1 + this.m), this.m];
   }
 
   private nextTag(): number {
@@ -905,7 +907,8 @@ export class HnswIndex implements VectorIndex {
       if (lv > 0) {
         const us = 1 + this.m;
         const u = new Int32Array(lv * us), ud = new Float32Array(lv * us);
-        for (let l = 0; l < lv; l++) mapList(this.upper[old]!, this.upperDists[old]!, l * us, u, ud, l * us);
+        const od = this.upperDists[old] ?? new Float32Array(lv * us).fill(NaN);
+        for (let l = 0; l < lv; l++) mapList(this.upper[old]!, od, l * us, u, ud, l * us);
         upper[nw] = u;
         upperDists[nw] = ud;
       }
@@ -926,7 +929,8 @@ export class HnswIndex implements VectorIndex {
 
   heapBytes(): number {
     let bytes = this.links0.byteLength + (this.packed0?.byteLength ?? 0) + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
-    for (const u of this.upper) if (u) bytes += u.byteLength * 2 + 64;
+    for (const u of this.upper) if (u) bytes += u.byteLength + 64;
+    for (const u of this.upperDists) if (u) bytes += u.byteLength + 64;
     bytes += this.upper.length * 8 * 2;
     bytes += this.cand.keys.byteLength + this.cand.vals.byteLength + this.res.keys.byteLength + this.res.vals.byteLength;
     return bytes + (this.quant?.heapBytes() ?? 0);
@@ -984,7 +988,6 @@ export class HnswIndex implements VectorIndex {
     for (let i = 0; i < n; i++) {
       if (levels[i]! > 0) {
         ix.upper[i] = new Int32Array(r.u32array().buffer);
-        ix.upperDists[i] = new Float32Array(ix.upper[i]!.length).fill(NaN);
         if (ix.upper[i]!.length !== levels[i]! * (1 + m)) throw new RangeError("HNSW upper links have the wrong length");
       }
     }

@@ -141,4 +141,40 @@ describe("parallel HNSW build", () => {
     expect((c.index as HnswIndex).verify()).toEqual([]);
     expect(recall()).toBeGreaterThanOrEqual(incremental - 0.02);
   });
+
+  test("a threaded build in a worker cancelled mid-way changes nothing; a bad thread count is INVALID_ARGUMENT", async () => {
+    using db = open();
+    const c = db.createCollection("v", { dimension: ds.dim, metric: "l2", index: { type: "hnsw", m: 8, efConstruction: 48 } });
+    c.insertMany(Array.from({ length: ds.n }, (_, i) => ({ id: String(i), vector: row(ds.base, i, ds.dim) })));
+    const before = c.index;
+    const controller = new AbortController();
+    let progressed = 0;
+    const err = await c
+      .rebuildIndexAsync({
+        threads: 2,
+        signal: controller.signal,
+        onProgress: (done) => {
+          progressed = done;
+          if (done > 0) controller.abort();
+        },
+      })
+      .then(
+        () => null,
+        (e) => e,
+      );
+    expect(progressed).toBeGreaterThan(0);
+    expect((err as VqliteError).code).toBe("CANCELLED");
+    expect(c.index).toBe(before);
+    for (const threads of [0, 1.5, -1, 65]) {
+      let e: unknown;
+      try {
+        c.rebuildIndex(undefined, { threads });
+      } catch (x) {
+        e = x;
+      }
+      expect((e as VqliteError).code).toBe("INVALID_ARGUMENT");
+      expect(c.index).toBe(before);
+      await expect(c.rebuildIndexAsync({ threads })).rejects.toThrow("threads must be");
+    }
+  });
 });

@@ -8,7 +8,7 @@ import { encodeSigns, hamming, residualCode, wordsFor } from "../src/ann/binary_
 import { dotAt, l2sqAt, METRICS, type Metric } from "../src/ann/distance";
 import { FlatIndex } from "../src/ann/flat";
 import type { RowSource } from "../src/ann/types";
-import { setWasmKernelsEnabled, wasmKernels, wasmKernelsLoaded, WasmScratch } from "../src/ann/wasm";
+import { setWasmKernelsEnabled, sharedKernels, wasmKernels, wasmKernelsLoaded, WasmScratch } from "../src/ann/wasm";
 import { open } from "../src/index";
 import { MemoryVectorStore } from "../src/storage/vector_store";
 import { setWasmHeapEnabled, WasmHeap, wasmHeap, wasmHeapEnabled, WasmRegion } from "../src/storage/wasm_heap";
@@ -219,6 +219,27 @@ describe("clustered leaf-scan kernels match their TypeScript twins exactly", () 
       }
     }
   });
+});
+
+test("the kernels over a shared memory (threaded builds) give the same results as over the process heap", () => {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
+  expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+  const shared = sharedKernels(memory)!;
+  expect(shared).not.toBeNull();
+  const k = wasmKernels()!;
+  const scratch = new WasmScratch();
+  for (const d of [1, 7, 17, 784]) {
+    const a = randomVectors(1, d, d + 1), b = randomVectors(1, d, d + 2);
+    new Float32Array(memory.buffer, 0, d).set(a);
+    new Float32Array(memory.buffer, 4096 * 4, d).set(b);
+    const off = scratch.ensure(2 * d * 4);
+    scratch.f32(off, d).set(a);
+    scratch.f32(off + d * 4, d).set(b);
+    expect(shared.l2sq(0, 4096 * 4, d)).toBe(k.l2sq(off, off + d * 4, d));
+    expect(shared.dot(0, 4096 * 4, d)).toBe(k.dot(off, off + d * 4, d));
+  }
+  // a memory that is not shared does not fit the shared module's import
+  expect(sharedKernels(new WebAssembly.Memory({ initial: 1, maximum: 65536 }))).toBeNull();
 });
 
 /** A RowSource over a store with every row live (a few deleted when asked). */

@@ -15,11 +15,12 @@ import { ByteReader, ByteWriter } from "../storage/binary";
 import { MmapVectorStore } from "../storage/vector_file";
 import type { VectorStore } from "../storage/vector_store";
 import type { CollectionConfig, StorageKind } from "./config";
-import { buildIndexInWorker, buildThreads, type BuildOptions } from "./index_build";
+import { buildIndexInWorker, type BuildOptions } from "./index_build";
 import type { Mutation } from "./mutation";
 import { DiskMeta } from "./disk_meta";
 import { RowTable } from "./row_table";
 import { exportFrom, importInto, type ExportOptions, type ImportOptions } from "./transfer";
+import { buildThreads } from "./index_build";
 import {
   validateId,
   validatePayload,

@@ -4,7 +4,12 @@
  * process, hnswlib-node (native C++ hnswlib through N-API) when it is installed.
  *
  *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all, or a comma list] [--queries N] [--m 16] [--ef-construction 200]
- *                    [--kernels wasm|ts|ts,wasm]
+ *                    [--kernels wasm|ts|ts,wasm] [--out NAME]
+ *
+ * --index hnsw-threads builds HNSW (no quantization) with HnswIndex.rebuild on
+ * THREADS threads (default 2; a comma list measures each) and sweeps ef over
+ * it; its build time is wall time (several threads), set beside
+ * hnswlib-node's wall time (buildWallVsHnswlibWall) as well as its CPU time.
  *
  * --kernels ts,wasm measures every setting with the TypeScript kernels (forced)
  * and then the WebAssembly ones, back to back in the same process: the fair
@@ -12,7 +17,10 @@
  * TypeScript kernels are labelled "(ts)".
  *
  * DATASET_DIR defaults to ../shared/data/fashion-mnist-784-euclidean.
- * Prints tables and writes bench/results/ann-DATASET.json.
+ * Prints tables and writes bench/results/ann-DATASET.json and its chart
+ * (ann-DATASET.svg); with --out NAME, bench/results/NAME.json and NAME.svg
+ * instead (a partial run that must not replace the full one's figures).
+ * The clustered sweep is PROBES × RERANK (environment, comma lists).
  *
  * QPS and build times are measured in the main thread's CPU time (Linux), so
  * that the load of other jobs on a shared machine does not count; the wall-time
@@ -25,7 +33,9 @@ import * as path from "node:path";
 import { open } from "../src/index";
 import { ClusteredIndex } from "../src/clustered_index";
 import { setWasmKernelsEnabled, wasmKernelsLoaded } from "../src/ann/wasm";
-import type { HnswIndex } from "../src/ann/hnsw";
+import { HnswIndex } from "../src/ann/hnsw";
+import { LiveRows } from "../src/collection/live_rows";
+import { MemoryVectorStore } from "../src/storage/vector_store";
 import { recallQpsChart } from "./chart";
 import { CPU_CLOCK, DATA_DIR, procMemory, readVecs, threadCpuMs, writeResult } from "./lib";
 
@@ -60,6 +70,7 @@ const maxQueries = Number(flag("--queries", "1000"));
 const M = Number(flag("--m", "16"));
 const EF_CONSTRUCTION = Number(flag("--ef-construction", "200"));
 const KERNELS = flag("--kernels", "wasm").split(",") as ("ts" | "wasm")[];
+const OUT = flag("--out", "");
 
 const base = readVecs(path.join(dataset, "base.fvecs.gz"), "f");
 const queries = readVecs(path.join(dataset, "query.fvecs.gz"), "f");
@@ -162,8 +173,8 @@ if (which.has("all") || which.has("clustered")) {
   const mem = index.memoryUsage();
   builds.push({ index: "clustered", buildSeconds: +buildSeconds.toFixed(2), buildWallSeconds: +buildWallSeconds.toFixed(2), leaves: index.leafCount(), indexHeapMB: +(mem.indexBytes / 1048576).toFixed(2), rawVectorMB: +((base.n * dim * 4) / 1048576).toFixed(1), rssAnonDeltaMB: +(after.rssAnonMB - before.rssAnonMB).toFixed(1) });
   console.log(`clustered build ${buildSeconds.toFixed(2)} s, ${index.leafCount()} leaves, index heap ${(mem.indexBytes / 1048576).toFixed(2)} MB`);
-  for (const probes of (process.env.PROBES ?? "2,4,6,8,12,16,24").split(",").map(Number)) {
-    for (const rerankFactor of (process.env.RERANK ?? "5,10,20").split(",").map(Number)) {
+  for (const probes of (process.env.PROBES ?? "4,6,8,10,12,16,20,24").split(",").map(Number)) {
+    for (const rerankFactor of (process.env.RERANK ?? "3,5,10").split(",").map(Number)) {
       measureKernels("clustered", `probes=${probes} rerank=${rerankFactor}`, (q) => index.tree.searchRows(q, 10, { probes, rerankFactor }).rows);
     }
   }
@@ -216,6 +227,21 @@ if (which.has("all") || which.has("hnsw")) {
   }
 }
 
+if (which.has("all") || which.has("hnsw-threads")) {
+  const rowsSource = new LiveRows(MemoryVectorStore.from(dim, baseData.slice()), "l2");
+  rowsSource.adoptAll();
+  for (const threads of (process.env.THREADS ?? "2").split(",").map(Number)) {
+    const ix = new HnswIndex(rowsSource, { m: M, efConstruction: EF_CONSTRUCTION });
+    const t0 = threadCpuMs(), w0 = performance.now();
+    ix.rebuild(undefined, { threads });
+    const buildSeconds = (threadCpuMs() - t0) / 1000, buildWallSeconds = (performance.now() - w0) / 1000;
+    const label = `hnsw none (${threads} thread${threads > 1 ? "s" : ""})`;
+    console.log(`${label}: build ${buildWallSeconds.toFixed(1)} s wall, ${buildSeconds.toFixed(1)} s this thread's CPU`);
+    builds.push({ index: label, threads, buildSeconds: +buildSeconds.toFixed(1), buildWallSeconds: +buildWallSeconds.toFixed(1), nodes: ix.stats().nodes });
+    for (const ef of EF_SWEEP) measureKernels(label, `ef=${ef}`, (q) => ix.searchRows(q, 10, { ef }).rows);
+  }
+}
+
 if (which.has("all") || which.has("hnswlib")) {
   let lib: typeof import("hnswlib-node") | null = null;
   try {
@@ -258,11 +284,18 @@ const summary = targets.map((t) => {
 });
 // every build time next to hnswlib-node's, from the same process
 const libBuild = builds.find((b) => b.index === "hnswlib-node")?.buildSeconds as number | undefined;
+const libWall = builds.find((b) => b.index === "hnswlib-node")?.buildWallSeconds as number | undefined;
 if (libBuild) for (const b of builds) if (b.index !== "hnswlib-node") b.buildVsHnswlib = +((b.buildSeconds as number) / libBuild).toFixed(2);
+// a build on several threads is timed by the wall clock: beside hnswlib-node's wall and CPU time
+if (libBuild && libWall) for (const b of builds) if (b.threads !== undefined) {
+  b.buildWallVsHnswlibWall = +((b.buildWallSeconds as number) / libWall).toFixed(2);
+  b.buildWallVsHnswlibCpu = +((b.buildWallSeconds as number) / libBuild).toFixed(2);
+}
 console.table(builds);
 console.table(summary);
-const svg = path.join(import.meta.dir, "results", `ann-${path.basename(dataset)}.svg`);
+const resultName = OUT || `ann-${path.basename(dataset)}`;
+const svg = path.join(import.meta.dir, "results", `${resultName}.svg`);
 fs.mkdirSync(path.dirname(svg), { recursive: true });
 fs.writeFileSync(svg, recallQpsChart(rows, `recall@10 vs QPS: ${path.basename(dataset)} (${base.n} × ${dim}, ${nq} queries)`, `single thread, same process as hnswlib-node, timed by ${CPU_CLOCK.replace(/ \(.*\)$/, "")}; ${os.cpus().length} cores, bun ${Bun.version}`));
 console.log("wrote", svg);
-console.log("wrote", writeResult(`ann-${path.basename(dataset)}`, { dataset: path.basename(dataset), n: base.n, dim, queries: nq, timing: CPU_CLOCK, wasmKernels: wasmKernelsLoaded, kernels: KERNELS, builds, rows, summary }));
+console.log("wrote", writeResult(resultName, { dataset: path.basename(dataset), n: base.n, dim, queries: nq, timing: CPU_CLOCK, wasmKernels: wasmKernelsLoaded, kernels: KERNELS, builds, rows, summary }));

@@ -137,6 +137,48 @@ describe("HNSW under churn, persistence, vacuum", () => {
     expect(c.search(row(ds.base, 1999, D), { k: 1 })[0]!.id).toBe("new");
   });
 
+  test("a reopened graph keeps level 0 packed (fewer bytes, same links and answers) until a change, and saves the same graph", () => {
+    const dir = tempDir();
+    const N = 1200;
+    const qs = Array.from({ length: 20 }, (_, i) => row(ds.queries, i, D));
+    let links: number[][], answers: string[][], bytesBefore: number;
+    {
+      using db = open(dir);
+      const c = db.createCollection("h", { dimension: D, metric: "l2", index: { type: "hnsw", m: 8, efConstruction: 48 } });
+      c.insertMany(Array.from({ length: N }, (_, i) => ({ id: String(i), vector: row(ds.base, i, D) })));
+      const ix = c.index as HnswIndex;
+      links = Array.from({ length: N }, (_, i) => ix.neighbours(i, 0));
+      answers = qs.map((q) => c.search(q, { k: 10 }).map((h) => h.id));
+      bytesBefore = ix.heapBytes() - (ix as unknown as { dists0: Float32Array }).dists0.byteLength;
+    }
+    const mean = links.reduce((s, l) => s + l.length, 0) / N;
+    expect(mean).toBeLessThan(16 * 0.8); // the case packing is for: lists well short of maxM0
+    {
+      using db = open(dir);
+      const c = db.collection("h");
+      const ix = c.index as HnswIndex;
+      // links0 alone was N × 17 ints; packed it is Σ(1 + degree) ints plus an offset per node
+      expect(ix.heapBytes()).toBeLessThan(bytesBefore - N * 4 * (16 - mean - 2));
+      expect(Array.from({ length: N }, (_, i) => ix.neighbours(i, 0))).toEqual(links);
+      expect(qs.map((q) => c.search(q, { k: 10 }).map((h) => h.id))).toEqual(answers);
+      expect(ix.verify()).toEqual([]);
+      // saved again while packed: the file has the same graph
+      db.checkpoint();
+    }
+    using db = open(dir);
+    const c = db.collection("h");
+    const ix = c.index as HnswIndex;
+    expect(Array.from({ length: N }, (_, i) => ix.neighbours(i, 0))).toEqual(links);
+    // changes unpack it: an insert and a delete, after which the graph is still sound
+    c.insert("new", row(ds.base, 1999, D));
+    c.delete("5");
+    expect(ix.verify()).toEqual([]);
+    expect(c.search(row(ds.base, 1999, D), { k: 1 })[0]!.id).toBe("new");
+    for (let i = 0; i < N; i++) expect(ix.neighbours(i, 0).length).toBeLessThanOrEqual(16);
+    // the deleted node's neighbours dropped it (the delete repair ran on the unpacked lists)
+    for (const n of links[5]!) expect(ix.neighbours(n, 0)).not.toContain(5);
+  });
+
   test("deleting the entry point, an emptied index, and errors", () => {
     using db = open();
     const c = db.createCollection("h", { dimension: 4, metric: "l2", index: "hnsw" });

@@ -4,11 +4,11 @@
  * TypeScript fallback when the kernels are off.
  */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { encodeSigns, hamming, wordsFor } from "../src/ann/binary_code";
+import { encodeSigns, hamming, residualCode, wordsFor } from "../src/ann/binary_code";
 import { dotAt, l2sqAt, METRICS, type Metric } from "../src/ann/distance";
 import { FlatIndex } from "../src/ann/flat";
 import type { RowSource } from "../src/ann/types";
-import { setWasmKernelsEnabled, wasmKernels, wasmKernelsLoaded, WasmScratch } from "../src/ann/wasm";
+import { setWasmKernelsEnabled, sharedKernels, wasmKernels, wasmKernelsLoaded, WasmScratch } from "../src/ann/wasm";
 import { open } from "../src/index";
 import { MemoryVectorStore } from "../src/storage/vector_store";
 import { setWasmHeapEnabled, WasmHeap, wasmHeap, wasmHeapEnabled, WasmRegion } from "../src/storage/wasm_heap";
@@ -137,6 +137,109 @@ describe("Hamming kernels match the TypeScript one exactly", () => {
     const off = scratch.ensure(16);
     expect(k.hamming(off, off, 0)).toBe(0);
   });
+});
+
+describe("clustered leaf-scan kernels match their TypeScript twins exactly", () => {
+  const k = wasmKernels()!;
+  const scratch = new WasmScratch();
+
+  test("residual_code: the same sign bits and the same float64 sum as residualCode, every width and bit count", () => {
+    const r = rng(11);
+    for (const p of [0, 1, 2, 3, 4, 5, 7, 8, 31, 32, 33, 64, 100, 784, 1024]) {
+      for (const bits of [...new Set([1, 3, 31, 32, 33, Math.max(1, p - 1), Math.max(1, p)])].filter((b) => b <= Math.max(1, p))) {
+        const words = wordsFor(bits);
+        const q = new Float32Array(p), c = new Float32Array(p);
+        for (let i = 0; i < p; i++) {
+          q[i] = r() - 0.5;
+          // some equal coordinates (a zero difference), and a −0 − (+0) one, whose sign bit is set
+          c[i] = i % 7 === 3 ? q[i]! : r() - 0.5;
+        }
+        if (p > 5) {
+          q[5] = -0;
+          c[5] = 0;
+        }
+        const want = new Int32Array(words + 1).fill(-1);
+        const sum = residualCode(q, c, p, bits, want, 1);
+        expect(want[0]).toBe(-1); // nothing written before outOff
+        const off = scratch.ensure((2 * p + words) * 4 + 64);
+        const qOff = off, cOff = off + p * 4, codeOff = cOff + p * 4;
+        scratch.f32(qOff, p).set(q);
+        scratch.f32(cOff, p).set(c);
+        scratch.i32(codeOff, words).fill(-1); // stale bits must be cleared
+        const got = k.residual_code(qOff, cOff, p, bits, codeOff);
+        expect(got).toBe(sum);
+        expect(Array.from(scratch.i32(codeOff, words))).toEqual(Array.from(want.subarray(1)));
+        // the bits are encodeSigns of the float32 differences
+        const u = new Float32Array(Math.max(p, bits));
+        for (let i = 0; i < p; i++) u[i] = q[i]! - c[i]!;
+        const signs = new Int32Array(words);
+        if (p >= bits) {
+          encodeSigns(u, bits, signs, 0);
+          expect(Array.from(want.subarray(1))).toEqual(Array.from(signs));
+        }
+        let s = 0;
+        for (let i = 0; i < p; i++) s += u[i]! * u[i]!;
+        expect(Math.abs(sum - s)).toBeLessThanOrEqual(1e-12 * (s + 1));
+      }
+    }
+  });
+
+  test("code_estimates: per-point estimates as scanLeaf computes them, l2 and dot forms, zero and many points", () => {
+    const r = rng(12);
+    for (const bits of [1, 31, 32, 33, 64, 65, 784]) {
+      const words = wordsFor(bits);
+      const cos = new Float64Array(bits + 1);
+      for (let h = 0; h <= bits; h++) cos[h] = Math.cos((Math.PI * h) / bits);
+      for (const n of [0, 1, 2, 17]) {
+        const codes = new Int32Array((n + 1) * words);
+        const v = new Float32Array(bits);
+        for (let i = 0; i <= n; i++) {
+          for (let j = 0; j < bits; j++) v[j] = r() - 0.5;
+          encodeSigns(v, bits, codes, i * words);
+        }
+        const rn = new Float32Array(n);
+        for (let i = 0; i < n; i++) rn[i] = r() * 3;
+        const base = r() * 10, un = r() * 2;
+        const off = scratch.ensure(codes.length * 4 + n * 4 + cos.length * 8 + n * 8 + 64);
+        const cosOff = off, codesOff = cosOff + cos.length * 8 + 8 - ((cos.length * 8) % 8), rnOff = codesOff + codes.length * 4;
+        const outOff = rnOff + n * 4 + ((8 - ((rnOff + n * 4) % 8)) % 8);
+        new Float64Array(scratch.f32(0, 0).buffer, cosOff, cos.length).set(cos);
+        scratch.i32(codesOff, codes.length).set(codes);
+        scratch.f32(rnOff, n).set(rn);
+        for (const dot of [0, 1]) {
+          k.code_estimates(codesOff, codesOff + words * 4, words, n, rnOff, cosOff, base, un, dot, outOff);
+          const out = new Float64Array(scratch.f32(0, 0).buffer, outOff, n);
+          for (let i = 0; i < n; i++) {
+            const h = hamming(codes, 0, codes, (i + 1) * words, words);
+            const rr = rn[i]!;
+            const want = dot ? base - un * rr * cos[h]! : base + rr * (rr - 2 * un * cos[h]!);
+            expect(out[i]).toBe(want);
+          }
+        }
+      }
+    }
+  });
+});
+
+test("the kernels over a shared memory (threaded builds) give the same results as over the process heap", () => {
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
+  expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+  const shared = sharedKernels(memory)!;
+  expect(shared).not.toBeNull();
+  const k = wasmKernels()!;
+  const scratch = new WasmScratch();
+  for (const d of [1, 7, 17, 784]) {
+    const a = randomVectors(1, d, d + 1), b = randomVectors(1, d, d + 2);
+    new Float32Array(memory.buffer, 0, d).set(a);
+    new Float32Array(memory.buffer, 4096 * 4, d).set(b);
+    const off = scratch.ensure(2 * d * 4);
+    scratch.f32(off, d).set(a);
+    scratch.f32(off + d * 4, d).set(b);
+    expect(shared.l2sq(0, 4096 * 4, d)).toBe(k.l2sq(off, off + d * 4, d));
+    expect(shared.dot(0, 4096 * 4, d)).toBe(k.dot(off, off + d * 4, d));
+  }
+  // a memory that is not shared does not fit the shared module's import
+  expect(sharedKernels(new WebAssembly.Memory({ initial: 1, maximum: 65536 }))).toBeNull();
 });
 
 /** A RowSource over a store with every row live (a few deleted when asked). */

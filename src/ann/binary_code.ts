@@ -36,3 +36,42 @@ export function hamming(a: Int32Array, ao: number, b: Int32Array, bo: number, wo
   }
   return h;
 }
+
+/**
+ * The residual u = q − c (float32 differences) of p floats, as a clustered
+ * leaf scan needs it: writes the sign bits of u[0..bits) to
+ * out[outOff..outOff+wordsFor(bits)) like encodeSigns, and returns Σ u² in
+ * float64, summed in four lanes by i mod 4 over whole groups of four, lanes
+ * added as (s0 + s2) + (s1 + s3), then the tail in order. The WebAssembly
+ * kernel residual_code computes exactly this (the same operations in the
+ * same order), so both paths give the same estimates.
+ */
+export function residualCode(q: Float32Array, c: Float32Array, p: number, bits: number, out: Int32Array, outOff: number): number {
+  const words = wordsFor(bits);
+  out.fill(0, outOff, outOff + words);
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const end = p & ~3;
+  let i = 0;
+  for (; i < end; i += 4) {
+    const v0 = Math.fround(q[i]! - c[i]!), v1 = Math.fround(q[i + 1]! - c[i + 1]!);
+    const v2 = Math.fround(q[i + 2]! - c[i + 2]!), v3 = Math.fround(q[i + 3]! - c[i + 3]!);
+    s0 += v0 * v0;
+    s1 += v1 * v1;
+    s2 += v2 * v2;
+    s3 += v3 * v3;
+    if (i < bits) out[outOff + (i >>> 5)]! |= ((positive(v0) | (positive(v1) << 1) | (positive(v2) << 2) | (positive(v3) << 3)) << (i & 31));
+  }
+  let s = s0 + s2 + (s1 + s3);
+  for (; i < p; i++) {
+    const v = Math.fround(q[i]! - c[i]!);
+    s += v * v;
+    if (i < bits) out[outOff + (i >>> 5)]! |= positive(v) << (i & 31);
+  }
+  if ((bits & 31) !== 0) out[outOff + words - 1]! &= (1 << (bits & 31)) - 1;
+  return s;
+}
+
+/** 1 when v's sign bit is clear (+0 counts as positive, −0 as negative, as in encodeSigns). */
+function positive(v: number): number {
+  return v > 0 || (v === 0 && !Object.is(v, -0)) ? 1 : 0;
+}

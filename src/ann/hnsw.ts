@@ -21,7 +21,7 @@
  * closest of its live neighbours in its place. Search still walks through
  * deleted nodes, never returns them.
  */
-import { errors } from "../errors";
+import { errors, VqliteError } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
 import { Reranker } from "./rerank";
@@ -33,7 +33,8 @@ import { resolveIndexOptions, type QuantizationKind } from "./config";
 import { BinaryQuantizer, ScalarQuantizer, type Quantizer } from "./quantize";
 import { XorShift32 } from "./random";
 import { estimateSelectivity } from "./selectivity";
-import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+import type { IndexSearchOptions, IndexSearchResult, Progress, RebuildOptions, RowFilter, RowSource, SearchRoute, VectorIndex } from "./types";
+import { allocateSharedGraph, G_DONE, G_ENTRY, G_FAILED, G_FINISHED, G_MAX_LEVEL, G_STARTED, GLOBALS, SharedGraphBuilder } from "./hnsw_parallel";
 
 export interface HnswOptions {
   readonly m?: number;
@@ -45,6 +46,8 @@ export interface HnswOptions {
 
 /** Rows needed before codes are trained; until then traversal is exact. */
 const TRAIN_ROWS = 1000;
+/** Fewer live rows than this are built on one thread by default (starting threads would cost more than they save). */
+export const PARALLEL_MIN_ROWS = 5000;
 /** Training sample cap for rebuilds. */
 const TRAIN_SAMPLE = 20000;
 /** A filter keeping less than this share is answered by an exact scan of the matches. */
@@ -69,6 +72,14 @@ export class HnswIndex implements VectorIndex {
   private readonly metric: Metric;
   private readonly stride0: number;
   private links0: Int32Array = new Int32Array(0);
+  /**
+   * After a reopen, level 0 is packed: node i's [count, links…] start at
+   * links0[packed0[i]], with no room for more (the saved graph's average
+   * level-0 degree is about half of maxM0, so this halves its bytes). Null
+   * in the fixed-stride layout, which the first change (insert, delete,
+   * vacuum) restores.
+   */
+  private packed0: Int32Array | null = null;
   private dists0: Float32Array = new Float32Array(0);
   private upper: (Int32Array | null)[] = [];
   private upperDists: (Float32Array | null)[] = [];
@@ -240,6 +251,7 @@ export class HnswIndex implements VectorIndex {
 
   private ensureCapacity(n: number): void {
     if (n <= this.capacity) return;
+    this.unpack0();
     const cap = Math.max(n, this.capacity * 2, 64);
     const l0 = new Int32Array(cap * this.stride0);
     l0.set(this.links0);
@@ -261,13 +273,49 @@ export class HnswIndex implements VectorIndex {
 
   /** Links of node at level, for reading: [array, offset of the count]. */
   private linksAt(node: number, level: number): [Int32Array, number] {
-    if (level === 0) return [this.links0, node * this.stride0];
+    if (level === 0) {
+      const packed = this.packed0;
+      return [this.links0, packed === null ? node * this.stride0 : packed[node]!];
+    }
     return [this.upper[node]!, (level - 1) * (1 + this.m)];
+  }
+
+  /** Level 0 in the packed layout (see packed0): what a reopened, read-only graph keeps. */
+  private pack0(): void {
+    if (this.packed0 !== null) return;
+    const cap = this.capacity, stride = this.stride0, l0 = this.links0;
+    let total = 0;
+    for (let i = 0; i < cap; i++) total += 1 + l0[i * stride]!;
+    const packed = new Int32Array(cap);
+    const out = new Int32Array(total);
+    for (let i = 0, o = 0; i < cap; i++) {
+      const c = l0[i * stride]!;
+      packed[i] = o;
+      out.set(l0.subarray(i * stride, i * stride + 1 + c), o);
+      o += 1 + c;
+    }
+    this.links0 = out;
+    this.packed0 = packed;
+  }
+
+  /** Level 0 back in the fixed-stride layout, before any change to it. */
+  private unpack0(): void {
+    const packed = this.packed0;
+    if (packed === null) return;
+    const stride = this.stride0, src = this.links0;
+    const l0 = new Int32Array(this.capacity * stride);
+    for (let i = 0; i < packed.length; i++) {
+      const o = packed[i]!;
+      l0.set(src.subarray(o, o + 1 + src[o]!), i * stride);
+    }
+    this.links0 = l0;
+    this.packed0 = null;
   }
 
   /** Links and their distances, for writing: [links, dists, offset of the count, capacity]. */
   private listAt(node: number, level: number): [Int32Array, Float32Array, number, number] {
     if (level === 0) {
+      this.unpack0();
       if (this.dists0.length < this.links0.length) {
         // after a reopen: allocated on the first write, NaN = not known yet
         const d = new Float32Array(this.links0.length).fill(NaN);
@@ -276,7 +324,9 @@ export class HnswIndex implements VectorIndex {
       }
       return [this.links0, this.dists0, node * this.stride0, this.maxM0];
     }
-    return [this.upper[node]!, this.upperDists[node]!, (level - 1) * (1 + this.m), this.m];
+    // after a reopen the upper link distances are made on the first write, NaN = not known yet
+    const dists = (this.upperDists[node] ??= new Float32Array(this.upper[node]!.length).fill(NaN));
+    return [this.upper[node]!, dists, (level - 1) * (1 + this.m), this.m];
   }
 
   private nextTag(): number {
@@ -404,6 +454,7 @@ export class HnswIndex implements VectorIndex {
   add(row: number): void {
     this.ensureCapacity(row + 1);
     if (this.levels[row]! >= 0) return; // already in the graph
+    this.unpack0();
     const level = this.randomLevel();
     this.levels[row] = level;
     this.links0[row * this.stride0] = 0;
@@ -626,8 +677,11 @@ export class HnswIndex implements VectorIndex {
 
   // ---- maintenance -------------------------------------------------------------------------
 
-  rebuild(onProgress?: Progress): void {
+  rebuild(onProgress?: Progress, options: RebuildOptions = {}): void {
+    const threads = Math.max(1, Math.floor(options.threads ?? 1));
+    if (threads > 1 && this.liveRows() > 1 && this.rebuildParallel(threads, onProgress, options.abort)) return;
     this.links0 = new Int32Array(0);
+    this.packed0 = null;
     this.dists0 = new Float32Array(0);
     this.upper = [];
     this.upperDists = [];
@@ -649,7 +703,181 @@ export class HnswIndex implements VectorIndex {
     onProgress?.(n, n);
   }
 
+  private liveRows(): number {
+    const live = this.source.liveMask(), n = this.source.store.length;
+    let c = 0;
+    for (let r = 0; r < n; r++) if (live[r] === 1) c++;
+    return c;
+  }
+
+  /**
+   * rebuild() on `threads` threads (this one and threads − 1 Bun Workers) over
+   * a shared memory (hnsw_parallel.ts), then adopt the graph. False, having
+   * changed nothing, where shared memory cannot be had (the caller builds on
+   * one thread); throws CANCELLED when `abort` was set.
+   */
+  private rebuildParallel(threads: number, onProgress: Progress | undefined, abort: Int32Array | undefined): boolean {
+    const n = this.source.store.length, d = this.dim;
+    const live = this.source.liveMask();
+    // the levels a single-thread rebuild draws, in row order, from the same generator
+    const rng = new XorShift32(this.seed * 2654435761 + 7);
+    const levels = new Int8Array(n).fill(-1);
+    let first = -1;
+    const saved = this.rng;
+    this.rng = rng;
+    for (let r = 0; r < n; r++) {
+      if (live[r] !== 1) continue;
+      levels[r] = this.randomLevel();
+      if (first < 0) first = r;
+    }
+    this.rng = saved;
+    const g = allocateSharedGraph({ n, d, m: this.m, efConstruction: this.efConstruction, metric: this.metric, threads, levels, first });
+    if (g === null) return false;
+    const buf = g.memory.buffer;
+    new Float32Array(buf, g.vectors, n * d).set(this.source.store.data().subarray(0, n * d));
+    const norms = new Float32Array(buf, g.norms, n);
+    for (let r = 0; r < n; r++) norms[r] = this.source.norm(r);
+    new Uint8Array(buf, g.live, n).set(live.subarray(0, n));
+    const G = new Int32Array(buf, g.globals, GLOBALS);
+    const stopped = () => abort !== undefined && Atomics.load(abort, 0) === 1;
+    const workers: Worker[] = [];
+    try {
+      for (let t = 1; t < threads; t++) {
+        const w = new Worker(new URL("./hnsw_parallel_worker.ts", import.meta.url).href);
+        w.postMessage({ graph: g, thread: t, abort });
+        workers.push(w);
+      }
+      let reported = 0;
+      new SharedGraphBuilder(g, 0).run(stopped, () => {
+        const done = Atomics.load(G, G_DONE);
+        if (onProgress && (done - reported >= n / 200 || done === n)) {
+          reported = done;
+          onProgress(Math.min(done, n), n);
+        }
+      });
+      // every helper that took a row has said so first (G_STARTED): wait for those to finish
+      for (;;) {
+        const finished = Atomics.load(G, G_FINISHED);
+        if (finished >= Atomics.load(G, G_STARTED)) break;
+        Atomics.wait(G, G_FINISHED, finished, 50);
+      }
+    } finally {
+      for (const w of workers) w.terminate();
+    }
+    if (stopped()) throw new VqliteError("CANCELLED", "the index build was cancelled; the index is unchanged");
+    if (Atomics.load(G, G_FAILED) !== 0 || Atomics.load(G, G_DONE) < n) throw new Error("a thread of the parallel HNSW build failed");
+    // adopt the graph: the state rebuild() would leave, built by several threads
+    this.links0 = new Int32Array(0);
+    this.packed0 = null;
+    this.dists0 = new Float32Array(0);
+    this.levels = new Int8Array(0);
+    this.visited = new Uint32Array(0);
+    this.capacity = 0;
+    this.quant = null;
+    this.ensureCapacity(n);
+    const stride = this.stride0;
+    this.links0.set(new Int32Array(buf, g.links0, n * stride));
+    this.dists0.set(new Float32Array(buf, g.dists0, n * stride));
+    this.levels.set(levels);
+    this.upper = [];
+    this.upperDists = [];
+    const upperAt = new Int32Array(buf, g.upperAt, n);
+    const us = 1 + this.m;
+    for (let r = 0; r < n; r++) {
+      if (levels[r]! <= 0) continue;
+      const at = upperAt[r]!, len = levels[r]! * us;
+      this.upper[r] = new Int32Array(buf, g.upper + at * 4, len).slice();
+      this.upperDists[r] = new Float32Array(buf, g.upperDists + at * 4, len).slice();
+    }
+    this.entry = G[G_ENTRY]!;
+    this.maxLevel = G[G_MAX_LEVEL]!;
+    this.rng = rng;
+    this.connectOrphans();
+    if (this.quantization !== "none" && n >= TRAIN_ROWS) this.trainQuantizer();
+    onProgress?.(n, n);
+    return true;
+  }
+
+  /**
+   * Link every live node that level 0 cannot reach from the entry point (a
+   * node whose in-links were all replaced by closer ones; threads inserting
+   * side by side leave more of them than one thread does) into the list of
+   * its nearest neighbour with room, or else in place of that neighbour's
+   * farthest link when the node it names keeps another in-link. Returns the
+   * nodes still unreachable (0 unless every list around them is full of
+   * sole in-links).
+   */
+  private connectOrphans(): number {
+    const n = Math.min(this.capacity, this.source.store.length), stride = this.stride0, l0 = this.links0, d0 = this.dists0;
+    const live = this.source.liveMask();
+    const indeg = new Int32Array(n);
+    for (let v = 0; v < n; v++) for (let i = 1; i <= l0[v * stride]!; i++) indeg[l0[v * stride + i]!]!++;
+    const seen = new Uint8Array(n);
+    let left = 0;
+    for (let round = 0; round < 4; round++) {
+      seen.fill(0);
+      const stack = [this.entry];
+      seen[this.entry] = 1;
+      while (stack.length > 0) {
+        const c = stack.pop()!;
+        for (let i = 1; i <= l0[c * stride]!; i++) {
+          const t = l0[c * stride + i]!;
+          if (seen[t] === 0) {
+            seen[t] = 1;
+            stack.push(t);
+          }
+        }
+      }
+      left = 0;
+      for (let u = 0; u < n; u++) {
+        if (live[u] !== 1 || seen[u] === 1 || this.levels[u]! < 0) continue;
+        left++;
+        // u's own neighbours, nearest first (their stored distances)
+        const cnt = l0[u * stride]!;
+        // reachable ones first, and none that links to u already
+        const has = (v: number) => {
+          for (let k = 1; k <= l0[v * stride]!; k++) if (l0[v * stride + k] === u) return true;
+          return false;
+        };
+        const order = Array.from({ length: cnt }, (_, i) => i + 1)
+          .filter((i) => !has(l0[u * stride + i]!))
+          .sort((a, b) => seen[l0[u * stride + b]!]! - seen[l0[u * stride + a]!]! || d0[u * stride + a]! - d0[u * stride + b]!);
+        let linked = false;
+        for (const i of order) {
+          const v = l0[u * stride + i]!, off = v * stride, c = l0[off]!;
+          if (c < this.maxM0) {
+            l0[off + 1 + c] = u;
+            d0[off + 1 + c] = d0[u * stride + i]!;
+            l0[off] = c + 1;
+            linked = true;
+            break;
+          }
+        }
+        for (let j = 0; !linked && j < order.length; j++) {
+          const i = order[j]!, v = l0[u * stride + i]!, off = v * stride;
+          let worst = -1, worstScore = -Infinity;
+          for (let k = 1; k <= l0[off]!; k++) {
+            if (indeg[l0[off + k]!]! > 1 && d0[off + k]! > worstScore) {
+              worstScore = d0[off + k]!;
+              worst = k;
+            }
+          }
+          if (worst > 0) {
+            indeg[l0[off + worst]!]!--;
+            l0[off + worst] = u;
+            d0[off + worst] = d0[u * stride + i]!;
+            linked = true;
+          }
+        }
+        if (linked) indeg[u]!++;
+      }
+      if (left === 0) break;
+    }
+    return left;
+  }
+
   remap(oldToNew: Int32Array): void {
+    this.unpack0();
     let newCount = 0;
     for (let i = 0; i < oldToNew.length; i++) if (oldToNew[i]! >= 0) newCount = Math.max(newCount, oldToNew[i]! + 1);
     const stride = this.stride0;
@@ -679,7 +907,8 @@ export class HnswIndex implements VectorIndex {
       if (lv > 0) {
         const us = 1 + this.m;
         const u = new Int32Array(lv * us), ud = new Float32Array(lv * us);
-        for (let l = 0; l < lv; l++) mapList(this.upper[old]!, this.upperDists[old]!, l * us, u, ud, l * us);
+        const od = this.upperDists[old] ?? new Float32Array(lv * us).fill(NaN);
+        for (let l = 0; l < lv; l++) mapList(this.upper[old]!, od, l * us, u, ud, l * us);
         upper[nw] = u;
         upperDists[nw] = ud;
       }
@@ -699,8 +928,9 @@ export class HnswIndex implements VectorIndex {
   }
 
   heapBytes(): number {
-    let bytes = this.links0.byteLength + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
-    for (const u of this.upper) if (u) bytes += u.byteLength * 2 + 64;
+    let bytes = this.links0.byteLength + (this.packed0?.byteLength ?? 0) + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
+    for (const u of this.upper) if (u) bytes += u.byteLength + 64;
+    for (const u of this.upperDists) if (u) bytes += u.byteLength + 64;
     bytes += this.upper.length * 8 * 2;
     bytes += this.cand.keys.byteLength + this.cand.vals.byteLength + this.res.keys.byteLength + this.res.vals.byteLength;
     return bytes + (this.quant?.heapBytes() ?? 0);
@@ -714,7 +944,16 @@ export class HnswIndex implements VectorIndex {
     w.u32(this.dim).u32(this.m).u32(this.efConstruction).u32(this.efSearch).f64(this.seed).string(this.quantization);
     w.f64(this.entry).f64(this.maxLevel).f64(n);
     w.u8array(new Uint8Array(this.levels.buffer, 0, n));
-    w.u32array(new Uint32Array(this.links0.buffer, 0, n * this.stride0));
+    // the file keeps the fixed-stride layout whatever the one in memory
+    let l0 = this.links0;
+    if (this.packed0 !== null) {
+      l0 = new Int32Array(n * this.stride0);
+      for (let i = 0; i < n; i++) {
+        const o = this.packed0[i]!;
+        l0.set(this.links0.subarray(o, o + 1 + this.links0[o]!), i * this.stride0);
+      }
+    }
+    w.u32array(new Uint32Array(l0.buffer, 0, n * this.stride0));
     for (let i = 0; i < n; i++) if (this.levels[i]! > 0) w.u32array(new Uint32Array(this.upper[i]!.buffer));
     // the level generator's state, so inserts after a reopen draw what they would have
     w.f64(this.rng.state);
@@ -749,7 +988,6 @@ export class HnswIndex implements VectorIndex {
     for (let i = 0; i < n; i++) {
       if (levels[i]! > 0) {
         ix.upper[i] = new Int32Array(r.u32array().buffer);
-        ix.upperDists[i] = new Float32Array(ix.upper[i]!.length).fill(NaN);
         if (ix.upper[i]!.length !== levels[i]! * (1 + m)) throw new RangeError("HNSW upper links have the wrong length");
       }
     }
@@ -768,6 +1006,7 @@ export class HnswIndex implements VectorIndex {
       for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m, l + 1);
     }
     if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
+    ix.pack0(); // read-mostly from here: half the bytes until the first change
     if ((ix.entry < 0) !== (ix.maxLevel < 0) || (ix.entry >= 0 && levels[ix.entry] !== ix.maxLevel)) throw new RangeError("HNSW entry point is not on the top level");
     // a deleted node may sit above the top level: deleting the entry point lowers it to the best live node
     for (let i = 0; i < n; i++) if (levels[i]! > ix.maxLevel && source.isLive(i)) throw new RangeError("HNSW node above the top level");

@@ -54,9 +54,18 @@ export interface VectorIndex {
   /** Row numbers changed (vacuum): old row r is now oldToNew[r], or gone when -1. */
   remap(oldToNew: Int32Array): void;
   /** Rebuild from the live rows of the source (after drift, or after loading without a saved index). */
-  rebuild(onProgress?: Progress): void;
+  /** Rebuild from the source's live rows; `options.threads` > 1 lets an index that can (HNSW) use that many threads. */
+  rebuild(onProgress?: Progress, options?: RebuildOptions): void;
   /** Save the structure (not the vectors) into a collection snapshot. */
   serialize(w: ByteWriter): void;
   /** Consistency check (db.check()): every live row is in the index, every reference is a valid row. Problems found, empty when sound. */
   verify?(): string[];
+}
+
+/** How a rebuild may run. */
+export interface RebuildOptions {
+  /** Threads to build with (this one included); 1 or absent: this thread only. */
+  readonly threads?: number;
+  /** A shared Int32 flag: set slot 0 to 1 and the helper threads of a build stop at their next row. */
+  readonly abort?: Int32Array;
 }

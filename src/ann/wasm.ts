@@ -30,6 +30,14 @@ export interface WasmKernels {
   hamming(a: number, b: number, words: number): number;
   /** out[i] = hamming(q, codes + i·words words, words) for i < n (int32 out). */
   hamming_batch(q: number, codes: number, words: number, n: number, out: number): void;
+  /** residualCode (binary_code.ts) over p floats at q and c: sign bits of the first `bits` to `code`, returns Σ u² (float64). */
+  residual_code(q: number, c: number, p: number, bits: number, code: number): number;
+  /**
+   * out[i] (float64) = the clustered distance estimate of code i of n (1-bit codes of `words` words at `codes`)
+   * against the code at q, with r = rnorms[i] (float32) and cos = cosTab[h] (float64 table at `cos`):
+   * base + r·(r − 2·un·cos), or base − un·r·cos when dot = 1.
+   */
+  code_estimates(q: number, codes: number, words: number, n: number, rnorms: number, cos: number, base: number, un: number, dot: number, out: number): void;
 }
 
 function envEnabled(): boolean {
@@ -58,6 +66,29 @@ function load(): WasmKernels | null {
 }
 
 const loaded: WasmKernels | null = envEnabled() ? load() : null;
+
+/**
+ * The same kernels over a shared WebAssembly memory (created with
+ * `shared: true`, maximum 65536 pages), for threads that work on one
+ * structure at once (hnsw_parallel.ts); null where the engine has no shared
+ * memory or SIMD, or VQLITE_WASM=0. The module is kernels.wasm with its
+ * memory import marked shared: the limits flag byte after the import's name
+ * goes from 0x01 (has a maximum) to 0x03 (shared, has a maximum).
+ */
+export function sharedKernels(memory: WebAssembly.Memory): WasmKernels | null {
+  if (!envEnabled() || loaded === null) return null;
+  try {
+    const bytes = decodeBase64(KERNELS_WASM_BASE64);
+    const name = [6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 2]; // "memory", then import kind 2 (a memory)
+    let at = -1;
+    for (let i = 0; i + name.length < bytes.length && at < 0; i++) if (name.every((c, j) => bytes[i + j] === c)) at = i + name.length;
+    if (at < 0 || bytes[at] !== 1) return null;
+    bytes[at] = 3;
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as WasmKernels;
+  } catch {
+    return null;
+  }
+}
 let enabled = loaded !== null;
 
 /** Whether the WebAssembly kernels loaded (the engine has WebAssembly with SIMD128, and VQLITE_WASM is not 0). */
@@ -101,6 +132,31 @@ export class WasmScratch {
     return new Int32Array(this.region!.heap.buffer(), byteOffset, length);
   }
 
+  private f64View: Float64Array | null = null;
+  private f64Generation = -1;
+  private f32View: Float32Array | null = null;
+  private f32Generation = -1;
+
+  /** A float32 view of the whole heap (index = byte offset / 4), remade only after the memory grew. */
+  f32All(): Float32Array {
+    const heap = this.region!.heap;
+    if (this.f32View === null || this.f32Generation !== heap.generation) {
+      this.f32View = new Float32Array(heap.buffer());
+      this.f32Generation = heap.generation;
+    }
+    return this.f32View;
+  }
+
+  /** A float64 view of the whole heap (index = byte offset / 8), remade only after the memory grew: no allocation per call. */
+  f64All(): Float64Array {
+    const heap = this.region!.heap;
+    if (this.f64View === null || this.f64Generation !== heap.generation) {
+      this.f64View = new Float64Array(heap.buffer());
+      this.f64Generation = heap.generation;
+    }
+    return this.f64View;
+  }
+
   free(): void {
     this.region?.free();
     this.region = null;
@@ -114,7 +170,7 @@ export class WasmScratch {
  * memory, valid until the next allocation in the heap, so fetch it per use
  * rather than keeping it.
  */
-export class HeapArray<T extends Int32Array | Uint8Array | Float32Array> {
+export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float64Array> {
   private region: WasmRegion | null = null;
   /** The values when they are not in the heap. */
   private plain: T;
@@ -137,6 +193,10 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array> {
 
   static float32(): HeapArray<Float32Array> {
     return new HeapArray((b, o, n) => new Float32Array(b, o, n));
+  }
+
+  static float64(): HeapArray<Float64Array> {
+    return new HeapArray((b, o, n) => new Float64Array(b, o, n));
   }
 
   get(): T {

@@ -23,6 +23,7 @@ import { planSide, type Candidates } from "./payload_plan";
 import { compileCond, fieldName, fieldPath, toCond, type Cond, type FieldPath, type Predicate } from "./predicate";
 import { RowTable } from "./row_table";
 import { exportFrom, importInto, type ExportOptions, type ImportOptions } from "./transfer";
+import { buildThreads } from "./index_build";
 import {
   validateId,
   validatePayload,
@@ -782,10 +783,15 @@ export class Collection {
     this.readSnapshot(r, dir);
   }
 
-  /** Rebuild the index from scratch over the live items (for when the data drifted). */
-  rebuildIndex(onProgress?: Progress): void {
+  /**
+   * Rebuild the index from scratch over the live items (for when the data
+   * drifted). An HNSW index builds on `threads` threads (default: every core,
+   * from PARALLEL_MIN_ROWS live items up).
+   */
+  rebuildIndex(onProgress?: Progress, options: { readonly threads?: number } = {}): void {
     this.host.assertUsable(this);
-    this.index.rebuild(onProgress);
+    const threads = buildThreads(options.threads, this.rows.liveCount);
+    this.index.rebuild(onProgress, { threads });
     this.changes++;
   }
 
@@ -818,6 +824,7 @@ export class Collection {
             rows: n,
             live: live.slice(),
             norms: saved.norms.slice(),
+            threads: buildThreads(options.threads, rows.liveCount),
             vectors: store instanceof MmapVectorStore ? { kind: "file", path: store.path } : { kind: "buffer", data: store.data().slice(0, n * d) },
           },
           options,

@@ -30,13 +30,16 @@ self.onmessage = (event: MessageEvent<BuildRequest>) => {
     rows.restore(req.live, req.norms);
     const index = createIndex(req.index, rows, req.quantization);
     let reported = 0;
-    index.rebuild((done, total) => {
-      // at most ~200 progress messages per build
-      if (done === total || done - reported >= total / 200) {
-        reported = done;
-        post({ type: "progress", done, total });
-      }
-    });
+    index.rebuild(
+      (done, total) => {
+        // at most ~200 progress messages per build
+        if (done === total || done - reported >= total / 200) {
+          reported = done;
+          post({ type: "progress", done, total });
+        }
+      },
+      { threads: req.threads, abort: req.abort },
+    );
     const w = new ByteWriter(1 << 16);
     writeIndexSection(w, index);
     const section = w.finish().slice();

@@ -11,7 +11,7 @@
 ;; not match this source.
 (module
   ;; the process's WebAssembly heap (src/storage/wasm_heap.ts), where the stores keep their rows
-  (import "env" "memory" (memory 1))
+  (import "env" "memory" (memory 1 65536))
 
   ;; Σ (a[i] - b[i])² over d floats.
   (func $l2sq (export "l2sq") (param $a i32) (param $b i32) (param $d i32) (result f32)
@@ -258,5 +258,97 @@
         (i32.store (local.get $out) (call $hamming (local.get $q) (local.get $codes) (local.get $words)))
         (local.set $codes (i32.add (local.get $codes) (local.get $stride)))
         (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $row))))
+
+  ;; The query's residual to a clustered leaf: u = q − c over p floats
+  ;; (float32 differences). Writes the sign bits of u[0..bits) to `code`
+  ;; (bit set for u > 0, i.e. sign bit clear; ceil(bits/32) words) and
+  ;; returns Σ u² in float64, summed in four lanes by i mod 4 over whole
+  ;; groups of four, lanes added as (s0 + s2) + (s1 + s3), then the tail in
+  ;; order (residualCode in binary_code.ts sums in exactly this order).
+  (func (export "residual_code") (param $q i32) (param $c i32) (param $p i32) (param $bits i32) (param $code i32) (result f64)
+    (local $i i32) (local $end i32) (local $x v128) (local $lo v128) (local $hi v128) (local $acc0 v128) (local $acc1 v128)
+    (local $w i32) (local $t f32) (local $s f64) (local $words i32)
+    (local.set $words (i32.shr_u (i32.add (local.get $bits) (i32.const 31)) (i32.const 5)))
+    (memory.fill (local.get $code) (i32.const 0) (i32.shl (local.get $words) (i32.const 2)))
+    (local.set $end (i32.and (local.get $p) (i32.const -4)))
+    (block $out
+      (loop $step
+        (br_if $out (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $x (f32x4.sub (v128.load (local.get $q)) (v128.load (local.get $c))))
+        (local.set $lo (f64x2.promote_low_f32x4 (local.get $x)))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))
+        (local.set $acc0 (f64x2.add (local.get $acc0) (f64x2.mul (local.get $lo) (local.get $lo))))
+        (local.set $acc1 (f64x2.add (local.get $acc1) (f64x2.mul (local.get $hi) (local.get $hi))))
+        (if (i32.lt_u (local.get $i) (local.get $bits))
+          (then
+            (local.set $w (i32.add (local.get $code) (i32.shl (i32.shr_u (local.get $i) (i32.const 5)) (i32.const 2))))
+            (i32.store (local.get $w) (i32.or (i32.load (local.get $w))
+              (i32.shl (i32.xor (i32x4.bitmask (local.get $x)) (i32.const 15)) (i32.and (local.get $i) (i32.const 31)))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $step)))
+    (local.set $acc0 (f64x2.add (local.get $acc0) (local.get $acc1)))
+    (local.set $s (f64.add (f64x2.extract_lane 0 (local.get $acc0)) (f64x2.extract_lane 1 (local.get $acc0))))
+    (block $out
+      (loop $tail
+        (br_if $out (i32.ge_u (local.get $i) (local.get $p)))
+        (local.set $t (f32.sub (f32.load (local.get $q)) (f32.load (local.get $c))))
+        (local.set $s (f64.add (local.get $s) (f64.mul (f64.promote_f32 (local.get $t)) (f64.promote_f32 (local.get $t)))))
+        (if (i32.and (i32.lt_u (local.get $i) (local.get $bits)) (i32.ge_s (i32.reinterpret_f32 (local.get $t)) (i32.const 0)))
+          (then
+            (local.set $w (i32.add (local.get $code) (i32.shl (i32.shr_u (local.get $i) (i32.const 5)) (i32.const 2))))
+            (i32.store (local.get $w) (i32.or (i32.load (local.get $w)) (i32.shl (i32.const 1) (i32.and (local.get $i) (i32.const 31)))))))
+        (local.set $q (i32.add (local.get $q) (i32.const 4)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $tail)))
+    ;; a group of four may have set bits past `bits` in the last word
+    (if (i32.and (local.get $bits) (i32.const 31))
+      (then
+        (local.set $w (i32.add (local.get $code) (i32.shl (i32.sub (local.get $words) (i32.const 1)) (i32.const 2))))
+        (i32.store (local.get $w) (i32.and (i32.load (local.get $w))
+          (i32.sub (i32.shl (i32.const 1) (i32.and (local.get $bits) (i32.const 31))) (i32.const 1))))))
+    (local.get $s))
+
+  ;; A clustered leaf scan in one call: for i < n, h = hamming(q, code i) and
+  ;; out[i] (float64) = the distance estimate from h, r = rnorms[i] (float32)
+  ;; and cos = cosTab[h] (float64):
+  ;;   dot = 0: base + r·(r − 2·un·cos)      dot = 1: base − un·r·cos
+  ;; the same float64 operations, in the same order, as clustered.ts's scanLeaf.
+  (func (export "code_estimates") (param $q i32) (param $codes i32) (param $words i32) (param $n i32) (param $rnorms i32) (param $cos i32)
+      (param $base f64) (param $un f64) (param $dot i32) (param $out i32)
+    (local $end i32) (local $pairs i32) (local $a i32) (local $b i32) (local $h i64) (local $hh i32) (local $r f64) (local $cs f64) (local $twoUn f64)
+    (local.set $twoUn (f64.mul (f64.const 2) (local.get $un)))
+    (local.set $pairs (i32.shl (i32.and (local.get $words) (i32.const -2)) (i32.const 2)))
+    (local.set $end (i32.add (local.get $out) (i32.shl (local.get $n) (i32.const 3))))
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $out) (local.get $end)))
+        (local.set $a (local.get $q))
+        (local.set $b (local.get $codes))
+        (local.set $h (i64.const 0))
+        (local.set $codes (i32.add (local.get $codes) (local.get $pairs)))
+        (block $wout
+          (loop $word
+            (br_if $wout (i32.ge_u (local.get $b) (local.get $codes)))
+            (local.set $h (i64.add (local.get $h) (i64.popcnt (i64.xor (i64.load (local.get $a)) (i64.load (local.get $b))))))
+            (local.set $a (i32.add (local.get $a) (i32.const 8)))
+            (local.set $b (i32.add (local.get $b) (i32.const 8)))
+            (br $word)))
+        (local.set $hh (i32.wrap_i64 (local.get $h)))
+        (if (i32.and (local.get $words) (i32.const 1))
+          (then
+            (local.set $hh (i32.add (local.get $hh) (i32.popcnt (i32.xor (i32.load (local.get $a)) (i32.load (local.get $b))))))
+            (local.set $codes (i32.add (local.get $codes) (i32.const 4)))))
+        (local.set $r (f64.promote_f32 (f32.load (local.get $rnorms))))
+        (local.set $cs (f64.load (i32.add (local.get $cos) (i32.shl (local.get $hh) (i32.const 3)))))
+        (f64.store (local.get $out)
+          (if (result f64) (local.get $dot)
+            (then (f64.sub (local.get $base) (f64.mul (f64.mul (local.get $un) (local.get $r)) (local.get $cs))))
+            (else (f64.add (local.get $base) (f64.mul (local.get $r) (f64.sub (local.get $r) (f64.mul (local.get $twoUn) (local.get $cs))))))))
+        (local.set $rnorms (i32.add (local.get $rnorms) (i32.const 4)))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
         (br $row))))
 )

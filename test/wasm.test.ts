@@ -8,7 +8,7 @@ import { encodeSigns, hamming, residualCode, wordsFor } from "../src/ann/binary_
 import { dotAt, l2sqAt, METRICS, type Metric } from "../src/ann/distance";
 import { FlatIndex } from "../src/ann/flat";
 import type { RowSource } from "../src/ann/types";
-import { setWasmKernelsEnabled, sharedKernels, wasmKernels, wasmKernelsLoaded, WasmScratch } from "../src/ann/wasm";
+import { HeapArray, setWasmKernelsEnabled, sharedKernels, wasmKernels, wasmKernelsLoaded, WasmScratch } from "../src/ann/wasm";
 import { open } from "../src/index";
 import { MemoryVectorStore } from "../src/storage/vector_store";
 import { setWasmHeapEnabled, WasmHeap, wasmHeap, wasmHeapEnabled, WasmRegion } from "../src/storage/wasm_heap";
@@ -309,6 +309,30 @@ describe("the WebAssembly heap", () => {
     heap.release(b2);
     expect(heap.alloc(1100)).toBe(a); // a and b coalesced into one hole
     expect(() => heap.release(12345)).toThrow();
+  });
+
+  test("HeapArray.setBytes takes unaligned saved bytes into the heap, or into a plain array with the heap off", () => {
+    const values = Float32Array.from({ length: 37 }, (_, i) => i * 0.5 - 3);
+    const unaligned = new Uint8Array(values.byteLength + 1).subarray(1); // a snapshot's bytes need not be 4-aligned
+    unaligned.set(new Uint8Array(values.buffer));
+    const was = wasmHeapEnabled();
+    try {
+      for (const on of [true, false]) {
+        setWasmHeapEnabled(on);
+        const a = HeapArray.float32();
+        a.setBytes(unaligned);
+        expect([...a.get()]).toEqual([...values]);
+        expect(a.offset() >= 0).toBe(on && wasmHeap !== null);
+        // reused heap blocks hold old data: a region that setBytes skipped zeroing must still read back exactly
+        const b = HeapArray.float32();
+        b.set(new Float32Array(64).fill(9));
+        b.setBytes(unaligned.subarray(0, 8));
+        expect([...b.get()]).toEqual([...values.subarray(0, 2)]);
+        expect(() => a.setBytes(unaligned.subarray(0, 7))).toThrow(RangeError);
+      }
+    } finally {
+      setWasmHeapEnabled(was);
+    }
   });
 
   test("grows the memory when full, detaching old views but keeping contents; refuses past its maximum", () => {

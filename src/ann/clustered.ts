@@ -106,6 +106,11 @@ class TreeNode {
   rnormsOffset(): number {
     return this.rnormStore.offset();
   }
+  /** Codes and residual norms from their saved bytes. */
+  setSaved(codeBytes: Uint8Array, rnormBytes: Uint8Array): void {
+    this.codeStore.setBytes(codeBytes);
+    this.rnormStore.setBytes(rnormBytes);
+  }
   size = 0;
   private readonly rotatedStore = HeapArray.float32();
   /** Rotated centroid (P values), leaves only (empty for inner nodes); in the WebAssembly heap like `codes`. */
@@ -686,6 +691,7 @@ export class ClusteredTree implements VectorIndex {
     const index = new ClusteredTree(source, { ...options, ...codes });
     index.splits = splits;
     const words = index.words;
+    const storeRows = source.store.length;
     const read = (): TreeNode => {
       const centroid = r.f32array();
       if (centroid.length !== dimension) throw new RangeError("centroid has the wrong dimension");
@@ -695,12 +701,14 @@ export class ClusteredTree implements VectorIndex {
         node.size = r.u32();
         node.splitAt = r.f64();
         node.rows = new Int32Array(r.u32array().buffer);
-        node.codes = new Int32Array(r.u32array().buffer);
-        node.rnorms = r.f32array();
-        if (node.rows.length !== node.size || node.codes.length !== node.size * words || node.rnorms.length !== node.size) {
+        // codes and residual norms go from the snapshot's bytes straight into the heap (one copy)
+        const codeBytes = r.u32bytes(), rnormBytes = r.f32bytes();
+        if (node.rows.length !== node.size || codeBytes.length !== node.size * words * 4 || rnormBytes.length !== node.size * 4) {
           throw new RangeError("leaf arrays have the wrong length");
         }
-        for (let i = 0; i < node.size; i++) if (node.rows[i]! < 0 || node.rows[i]! >= source.store.length) throw new RangeError("leaf row out of range");
+        node.setSaved(codeBytes, rnormBytes);
+        const rows = node.rows;
+        for (let i = 0; i < rows.length; i++) if (rows[i]! < 0 || rows[i]! >= storeRows) throw new RangeError("leaf row out of range");
         const rotated = new Float32Array(index.rotation.padded);
         index.rotation.apply(centroid, 0, rotated);
         node.rotated = rotated;

@@ -219,7 +219,7 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
     this.length = values.length;
     if (!wasmHeapEnabled() || values.length === 0) return;
     try {
-      this.region = WasmRegion.alloc(values.byteLength);
+      this.region = WasmRegion.alloc(values.byteLength, false); // every byte is written just below
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       return; // the heap cannot hold them: they stay plain
@@ -227,6 +227,34 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
     this.generation = -1;
     this.get().set(values);
     this.plain = this.make(new ArrayBuffer(0), 0, 0);
+  }
+
+  /**
+   * Take the values from their little-endian bytes (a snapshot's, uncopied, and
+   * perhaps not aligned): copied once, straight into the heap when it holds them.
+   */
+  setBytes(bytes: Uint8Array): void {
+    const width = this.plain.BYTES_PER_ELEMENT;
+    if (bytes.length % width !== 0) throw new RangeError("byte length is not a whole number of values");
+    const n = bytes.length / width;
+    // bytes inside the heap itself could move when it grows: take them through a plain copy
+    if (wasmHeap !== null && bytes.buffer === wasmHeap.buffer()) return this.set(this.make(bytes.slice().buffer, 0, n));
+    this.region?.free();
+    this.region = null;
+    this.length = n;
+    if (wasmHeapEnabled() && n > 0) {
+      try {
+        const region = WasmRegion.alloc(bytes.length, false); // every byte is written just below
+        new Uint8Array(region.heap.buffer(), region.offset, bytes.length).set(bytes);
+        this.region = region;
+        this.generation = -1;
+        this.plain = this.make(new ArrayBuffer(0), 0, 0);
+        return;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e; // the heap cannot hold them: they stay plain
+      }
+    }
+    this.plain = this.make(bytes.slice().buffer, 0, n);
   }
 
   /** Byte offset of the values in the WebAssembly heap, or -1 when they are in a plain array. */

@@ -182,6 +182,11 @@ export class ByteReader {
   f32bytes(): Uint8Array {
     return this.raw(this.u32() * 4);
   }
+
+  /** The bytes of a length-prefixed u32 array, uncopied (as f32bytes). */
+  u32bytes(): Uint8Array {
+    return this.raw(this.u32() * 4);
+  }
 }
 
 export function utf8Length(s: string): number {

@@ -65,8 +65,12 @@ export class WasmHeap {
     return this.memory.buffer.byteLength;
   }
 
-  /** A region of at least `bytes` bytes, ALIGN-aligned, zero-filled. Throws RangeError when the memory cannot grow. */
-  alloc(bytes: number): number {
+  /**
+   * A region of at least `bytes` bytes, ALIGN-aligned, zero-filled unless `zero`
+   * is false (a caller that writes every byte itself). Throws RangeError when the
+   * memory cannot grow.
+   */
+  alloc(bytes: number, zero = true): number {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
     let i = this.fit(size);
     if (i < 0) {
@@ -84,7 +88,7 @@ export class WasmHeap {
     this.used.set(off, size);
     this.usedBytes += size;
     // reused blocks hold old data; fresh pages are already zero
-    new Uint8Array(this.memory.buffer, off, size).fill(0);
+    if (zero) new Uint8Array(this.memory.buffer, off, size).fill(0);
     return off;
   }
 
@@ -212,9 +216,9 @@ export class WasmRegion {
   ) {}
 
   /** Allocate `bytes` bytes; throws RangeError when the heap cannot provide them. */
-  static alloc(bytes: number): WasmRegion {
+  static alloc(bytes: number, zero = true): WasmRegion {
     if (wasmHeap === null) throw new RangeError("WebAssembly is not available");
-    const r = new WasmRegion(wasmHeap, wasmHeap.alloc(bytes), bytes);
+    const r = new WasmRegion(wasmHeap, wasmHeap.alloc(bytes, zero), bytes);
     finalizer.register(r, r.offset, r);
     return r;
   }

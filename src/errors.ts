@@ -24,7 +24,8 @@ export type ErrorCode =
   | "SYNTAX_ERROR"
   | "UNKNOWN_PARAMETER"
   | "TYPE_ERROR"
-  | "CANCELLED";
+  | "CANCELLED"
+  | "BUSY";
 
 export interface ErrorPosition {
   readonly line: number;
@@ -95,6 +96,8 @@ export const errors = {
   locked: (path: string, pid: number) =>
     new VqliteError("DATABASE_LOCKED", `database is locked: ${path} is open for writing by process ${pid}`),
   closed: () => new VqliteError("DATABASE_CLOSED", "database is closed"),
+  busy: (name: string, what = "it") =>
+    new VqliteError("BUSY", `collection ${name} is being loaded (COPY FROM or insertManyAsync): ${what} waits until the load commits or fails`),
   readOnly: (what: string) => new VqliteError("READ_ONLY", `database is open read-only: ${what} is not allowed`),
   /**
    * A failed file operation: DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise.

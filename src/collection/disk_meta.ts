@@ -220,9 +220,10 @@ export class DiskMeta implements RowMeta {
    * appended past the committed ends, or, after a compaction, a conversion or
    * many replaced records, as new files named NAME.TAG.*. Nothing is
    * committed until the snapshot that `write` produces is in the manifest; on
-   * failure the in-RAM state is unchanged.
+   * failure the in-RAM state is unchanged. `spill`: a bulk load's spill
+   * (bulk_load.ts), which rewrites the hash table less often.
    */
-  flush(dir: string, base: string, checkpointTag: string): void {
+  flush(dir: string, base: string, checkpointTag: string, spill = false): void {
     if (!this.dirty) return;
     // unique in this process even when a failed checkpoint is retried under the same tag
     const tag = `${checkpointTag}-${++fileSequence}`;
@@ -239,7 +240,10 @@ export class DiskMeta implements RowMeta {
         if (replaced.size > 0) files.appendReplacements(replaced);
         files.syncData();
         files.remap();
-        if (n - files.hashRows > hashSlack(files.hashRows)) {
+        // a bulk load's spill rewrites the whole hash table only as the rows grow by an eighth,
+        // not every spill: its ids wait in `tail` meanwhile (at most 1/8 of the rows)
+        const slack = spill ? Math.max(hashSlack(files.hashRows), files.hashRows >>> 3) : hashSlack(files.hashRows);
+        if (n - files.hashRows > slack) {
           files.writeHash(`${base}.${tag}.hidx`, n, live);
           rehashed = true;
         }

@@ -52,12 +52,23 @@ export function validateId(id: unknown): string {
 
 /** Copy into a fresh Float32Array, checking dimension and finiteness (after float32 rounding). */
 export function validateVector(v: unknown, dimension: number, normalize: boolean): Float32Array {
+  return validateVectorInto(v, dimension, normalize, null);
+}
+
+/** validateVector writing into `out` (a view of `dimension` floats, e.g. a bulk load's chunk buffer) when given. */
+export function validateVectorInto(v: unknown, dimension: number, normalize: boolean, into: Float32Array | null): Float32Array {
   if (!(v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v))) {
     throw errors.invalidVector("vector must be an array of numbers or a Float32Array");
   }
   const src = v as ArrayLike<unknown>;
   if (src.length !== dimension) throw errors.dimensionMismatch(dimension, src.length);
-  const out = new Float32Array(dimension);
+  const out = into ?? new Float32Array(dimension);
+  if (v instanceof Float32Array && !normalize) {
+    // the common case of files and typed input: one copy, then the finiteness check
+    out.set(v);
+    for (let i = 0; i < dimension; i++) if (!Number.isFinite(out[i]!)) throw errors.nonFinite(i, out[i]!);
+    return out;
+  }
   for (let i = 0; i < dimension; i++) {
     const x = src[i];
     if (typeof x !== "number") throw errors.invalidVector(`vector value at position ${i} is not a number`);

@@ -360,6 +360,15 @@ export class MmapVectorStore implements VectorStore {
     this.aheadUntil = this.rows + vectors.length;
   }
 
+  /** writeAhead for rows already laid out flat (a bulk load's chunk buffer). */
+  writeAheadRows(rows: Float32Array): void {
+    const n = rows.length / this.dimension;
+    if (n === 0) return;
+    this.reserve(n);
+    this.file.writeRows(this.rows, rows);
+    this.aheadUntil = this.rows + n;
+  }
+
   cancelAhead(): void {
     this.aheadUntil = 0;
   }

@@ -386,7 +386,18 @@ export class Database implements CollectionHost, Disposable {
       },
       spill: () => {
         if (this.path === null) return;
+        const before = c.rowFiles();
         this.noteSyncFailure(`loading ${name}`, () => c.flushRows(this.path!, `g${this.generation + 1}`, true));
+        // a hash table a spill replaced is in no manifest and no reader's pin: it goes now, not at the commit
+        const keep = new Set([...c.rowFiles(), ...(committed?.rows ?? [])]);
+        for (const f of before) {
+          if (keep.has(f)) continue;
+          try {
+            removeFile(this.file(f));
+          } catch {
+            // a file no manifest names is removed at the next checkpoint or open
+          }
+        }
       },
       commit: () => {
         if (!current()) throw this.isClosed ? errors.closed() : errors.unknownCollection(name);
@@ -406,13 +417,14 @@ export class Database implements CollectionHost, Disposable {
           throw e;
         }
       },
-      abort: () => {
+      abort: (changed) => {
         if (!current()) {
-          if (this.entries.get(name) === entry && !this.isClosed) return;
+          if (this.entries.get(name) === entry && !this.isClosed) return; // restored, or broken: stays so
           this.loads.delete(name);
           return;
         }
-        rollback();
+        if (changed) rollback();
+        else this.loads.delete(name);
       },
     };
   }
@@ -492,7 +504,7 @@ export class Database implements CollectionHost, Disposable {
       const w = new ByteWriter(1024);
       c.writeSnapshot(w);
       const snapshot = `${name.toLowerCase()}.${gen}.snap`;
-      writeSnapshotFile(this.file(snapshot), w.finish());
+      writeSnapshotFile(this.file(snapshot), w.chunks());
       entry.saved = { version: c.version, snapshot };
       collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot, rows: c.rowFiles() });
     }

@@ -129,6 +129,8 @@ describe("a failed COPY leaves the collection as it was", () => {
     const before = state(c);
     expectCode(() => c.importFrom(writeJsonl(path.join(dir, "x.jsonl"), 500, 450), { batchRows: 50 }), "INVALID_ARGUMENT");
     expect(state(c)).toEqual(before);
+    expectCode(() => c.importFrom(path.join(dir, "missing.jsonl")), "IO_ERROR");
+    expect(state(c)).toEqual(before);
     expect(db.check().problems).toEqual([]);
   });
 });
@@ -395,5 +397,27 @@ describe("processes", () => {
     expect(m.anonGrowthMB).toBeLessThan(size / 2 ** 20 / 2);
     expect(m.fileGrowthMB).toBeLessThan(size / 2 ** 20 / 2);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("snapshots larger than a ByteWriter chunk", () => {
+  test("are written from the writer's chunks without copying them together, and read back whole", async () => {
+    const { ByteWriter } = await import("../src/storage/binary");
+    const { readSnapshotFile, writeSnapshotFile } = await import("../src/storage/snapshot");
+    const w = new ByteWriter(16);
+    const big = new Float32Array(3_000_000).map((_, i) => i * 0.5);
+    for (let i = 0; i < 1000; i++) w.u32(i);
+    w.f32array(big).f32array(big).string("tail ✓");
+    for (let i = 0; i < 5000; i++) w.f64(i / 3);
+    expect(w.chunks().length).toBeGreaterThan(1);
+    const file = path.join(tempDir(), "x.snap");
+    writeSnapshotFile(file, w.chunks());
+    const r = readSnapshotFile(file);
+    for (let i = 0; i < 1000; i++) expect(r.u32()).toBe(i);
+    expect(r.f32array()).toEqual(big);
+    expect(r.f32array()).toEqual(big);
+    expect(r.string()).toBe("tail ✓");
+    for (let i = 0; i < 5000; i++) expect(r.f64()).toBe(i / 3);
+    expect(w.finish()).toEqual(new Uint8Array(fs.readFileSync(file)).subarray(12, -4));
   });
 });

@@ -28,6 +28,7 @@
  * (between the chunks of an async load, other code can run).
  */
 import { errors, VqliteError } from "../errors";
+import { MmapVectorStore } from "../storage/vector_file";
 import type { Collection, Item } from "./collection";
 import type { Mutation } from "./mutation";
 
@@ -39,8 +40,8 @@ export interface LoadSession {
   spill(): void;
   /** Commit everything staged in one step; on failure the collection is as before the load and the error is thrown. */
   commit(): void;
-  /** Put the collection back as it was before the load. */
-  abort(): void;
+  /** Put the collection back as it was before the load (`changed` false: nothing was staged, nothing to undo). */
+  abort(changed: boolean): void;
 }
 
 export interface LoadOptions {
@@ -86,6 +87,8 @@ export class BulkLoad {
   private sinceCollect = 0;
   private staged = 0;
   private state: "open" | "committed" | "aborted" = "open";
+  /** Whether the collection was changed at all (an input that fails before its first chunk changes nothing). */
+  private touched = false;
 
   constructor(
     private readonly c: Collection,
@@ -93,7 +96,16 @@ export class BulkLoad {
     private readonly options: LoadOptions,
   ) {
     this.firstRow = c.rowCount;
+    const store = c.store;
+    if (store instanceof MmapVectorStore) {
+      // the index reads rows back with pread, not through the mapping (see readThrough)
+      store.readThrough = true;
+      this.mapped = store;
+    }
   }
+
+  /** The mmap store whose reads go through pread during the load. */
+  private mapped: MmapVectorStore | null = null;
 
   /** Items staged so far. */
   get count(): number {
@@ -110,6 +122,7 @@ export class BulkLoad {
       const vectors = new Float32Array(items.length * d); // every vector of the chunk, validated in place
       const seen = new Set<string>();
       for (let i = 0; i < items.length; i++) muts[i] = atItem(first + i, () => this.plan(items[i]!, seen, vectors.subarray(i * d, (i + 1) * d)));
+      this.touched = true;
       this.c.stage(muts, vectors);
       this.collectGarbage(vectors.byteLength);
       this.staged += muts.length;
@@ -129,14 +142,25 @@ export class BulkLoad {
    * buffer, per-row objects) that the engine collects lazily: 200 MB of .fvecs
    * into an mmap collection peaked at +340 MB RssAnon without help, +110 MB
    * with a full collection every 16 MiB of vectors. A full collection costs
-   * in proportion to the live heap, so it runs after staging max(8 MiB, half
-   * the collection's metadata) of vectors: cheap next to the I/O, and the
-   * garbage between two collections stays a fraction of what is live.
+   * in proportion to the live heap, so for memory storage it runs after
+   * staging max(8 MiB, half the collection's metadata) of vectors: cheap next
+   * to the I/O, and the garbage between two collections stays a fraction of
+   * what is live; for mmap storage every 8 MiB (the heap is small).
+   * An mmap collection's file is mapped afresh first: 140 MB of .fvecs into
+   * mmap + clustered kept +150 MB RssFile (every row read back by the index)
+   * without it.
    */
   private collectGarbage(bytes: number): void {
     this.sinceCollect += bytes;
-    if (this.sinceCollect < Math.max(COLLECT_BYTES, this.c.metadataBytes() / 2)) return;
+    const store = this.c.store;
+    const mapped = store instanceof MmapVectorStore;
+    // mmap: the pages the index touched go only with the old mapping, so collect every
+    // COLLECT_BYTES; memory storage: in proportion to the live heap
+    if (this.sinceCollect < (mapped ? COLLECT_BYTES : Math.max(COLLECT_BYTES, this.c.metadataBytes() / 2))) return;
     this.sinceCollect = 0;
+    // the index reads the new rows back through the mapping (an insert finds its leaf, a leaf
+    // splits): a fresh mapping lets the collection drop the pages touched so far (RssFile)
+    if (mapped) store.remap();
     Bun.gc(true);
   }
 
@@ -157,7 +181,11 @@ export class BulkLoad {
   commit(): number {
     if (this.state !== "open") throw errors.invalidArgument(`this load was already ${this.state}`);
     this.state = "committed";
-    this.session.commit();
+    try {
+      this.session.commit();
+    } finally {
+      if (this.mapped) this.mapped.readThrough = false;
+    }
     return this.staged;
   }
 
@@ -165,6 +193,7 @@ export class BulkLoad {
   abort(): void {
     if (this.state !== "open") return;
     this.state = "aborted";
-    this.session.abort();
+    if (this.mapped) this.mapped.readThrough = false;
+    this.session.abort(this.touched);
   }
 }

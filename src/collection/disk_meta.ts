@@ -240,9 +240,9 @@ export class DiskMeta implements RowMeta {
         if (replaced.size > 0) files.appendReplacements(replaced);
         files.syncData();
         files.remap();
-        // a bulk load's spill rewrites the whole hash table only as the rows grow by an eighth,
-        // not every spill: its ids wait in `tail` meanwhile (at most 1/8 of the rows)
-        const slack = spill ? Math.max(hashSlack(files.hashRows), files.hashRows >>> 3) : hashSlack(files.hashRows);
+        // a bulk load's spill rewrites the whole hash table only as the rows grow by a sixteenth,
+        // not at every spill: its ids wait in `tail` meanwhile (at most 1/16 of the rows)
+        const slack = spill ? Math.max(hashSlack(files.hashRows), files.hashRows >>> 4) : hashSlack(files.hashRows);
         if (n - files.hashRows > slack) {
           files.writeHash(`${base}.${tag}.hidx`, n, live);
           rehashed = true;

@@ -17,13 +17,20 @@ export function syncDirectory(dir: string): void {
 }
 
 /** Write `data` to `file` so that after a crash either the old or the new content is there, never a mix. */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
   const tmp = `${file}.tmp`;
   io(`writing ${file}`, () => {
     try {
       const fd = vfs.open(tmp, "w");
       try {
-        writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
+        if (typeof data === "string" || data instanceof Uint8Array) writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
+        else {
+          let at = 0;
+          for (const part of data) {
+            writeAll(fd, part, at);
+            at += part.length;
+          }
+        }
         vfs.fsync(fd);
       } finally {
         closeQuietly(fd);

@@ -12,14 +12,17 @@ import { readFileBytes, writeFileAtomic } from "./files";
 const SNAP_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x53, 0x4e, 0x41, 0x50, 0x01]); // "VQLSNAP\1"
 const SNAP_VERSION = 1;
 
-export function writeSnapshotFile(file: string, body: Uint8Array): void {
-  const out = new Uint8Array(12 + body.length + 4);
-  out.set(SNAP_MAGIC, 0);
-  const v = new DataView(out.buffer);
-  v.setUint32(8, SNAP_VERSION, true);
-  out.set(body, 12);
-  v.setUint32(12 + body.length, crc32(out.subarray(0, 12 + body.length)), true);
-  writeFileAtomic(file, out);
+/** Write a snapshot whose body is one array or the chunks of a ByteWriter (written as they are, not copied together). */
+export function writeSnapshotFile(file: string, body: Uint8Array | readonly Uint8Array[]): void {
+  const parts = body instanceof Uint8Array ? [body] : body;
+  const head = new Uint8Array(12);
+  head.set(SNAP_MAGIC, 0);
+  new DataView(head.buffer).setUint32(8, SNAP_VERSION, true);
+  let sum = crc32(head);
+  for (const p of parts) sum = crc32(p, sum);
+  const tail = new Uint8Array(4);
+  new DataView(tail.buffer).setUint32(0, sum, true);
+  writeFileAtomic(file, [head, ...parts, tail]);
 }
 
 /** Read and verify a snapshot; returns a reader positioned at the body. */

@@ -3,7 +3,7 @@
  * (128-d, ~3.9M rows) into an mmap collection with a clustered index, the
  * same COPY failing at 50 % (an injected I/O error), and a Parquet import.
  *
- *   bun bench/copy.ts [--rows 3900000] [--parquet-rows 200000] [--keep]
+ *   bun bench/copy.ts [--rows 3900000] [--parquet-rows 1000000] [--keep]
  *
  * Files go to VQLITE_BENCH_DIR or the system temp directory and are removed
  * afterwards (--keep leaves the generated inputs). Each measurement runs in a
@@ -19,6 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { open } from "../src/index";
+import { writeRecords } from "../src/storage/formats";
 import { setFaultHook } from "../src/storage/fs";
 import { syntheticRows, writeResult } from "./lib";
 
@@ -169,17 +170,17 @@ function writeFvecs(file: string, rows: number): void {
 }
 
 function writeParquetInput(file: string, rows: number): void {
-  // written by vqlite's own exporter, a row group per ~5,200 rows of 768-d
-  using db = open();
-  const c = db.createCollection("p", { dimension: 768 });
+  // streamed by vqlite's own Parquet writer (a row group per ~5,200 rows of 768-d), no collection in RAM
   const block = 10_000;
   const data = new Float32Array(block * 768);
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    const m = Math.min(block, rows - r0);
-    syntheticRows(data, 768, r0 + 1, m);
-    c.insertMany(Array.from({ length: m }, (_, i) => ({ id: `r${r0 + i}`, vector: data.subarray(i * 768, (i + 1) * 768), payload: { n: r0 + i } })));
+  function* records(): Generator<{ id: string; vector: Float32Array; payload: Record<string, unknown>; sparse: null }> {
+    for (let r0 = 0; r0 < rows; r0 += block) {
+      const m = Math.min(block, rows - r0);
+      syntheticRows(data, 768, r0 + 1, m);
+      for (let i = 0; i < m; i++) yield { id: `r${r0 + i}`, vector: data.subarray(i * 768, (i + 1) * 768), payload: { n: r0 + i }, sparse: null };
+    }
   }
-  c.exportTo(file);
+  writeRecords(file, records(), { dimension: 768, count: rows });
 }
 
 function runChild(kind: string, dbDir: string, file: string): ChildResult {
@@ -193,7 +194,7 @@ if (process.argv[2] === "--child") {
   console.log(JSON.stringify(child(kind as "ok" | "fail" | "parquet", dbDir!, file!)));
 } else {
   const rows = arg("rows", 3_900_000);
-  const parquetRows = arg("parquet-rows", 200_000);
+  const parquetRows = arg("parquet-rows", 1_000_000);
   const keep = process.argv.includes("--keep");
   const base = process.env.VQLITE_BENCH_DIR ?? os.tmpdir();
   console.log(execSync(`df -h ${base}`).toString().trim());

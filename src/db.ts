@@ -34,7 +34,7 @@ import { checkFiles } from "./storage/check_files";
 import { ensureDirectory, fileExists, listDirectory, readFileBytes, removeFile, syncDirectory } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
 import { notADatabase, pinnedFiles, ReaderRegistration, WalFollower } from "./storage/readers";
-import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
+import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile, writeSnapshotStream } from "./storage/snapshot";
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
 import { parseWal, WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
@@ -501,10 +501,8 @@ export class Database implements CollectionHost, Disposable {
         }
       }
       c.flushRows(this.path!, `g${gen}`);
-      const w = new ByteWriter(1024);
-      c.writeSnapshot(w);
       const snapshot = `${name.toLowerCase()}.${gen}.snap`;
-      writeSnapshotFile(this.file(snapshot), w.chunks());
+      writeSnapshotStream(this.file(snapshot), (w) => c.writeSnapshot(w));
       entry.saved = { version: c.version, snapshot };
       collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot, rows: c.rowFiles() });
     }

@@ -13,9 +13,25 @@ export class ByteWriter {
   private view: DataView;
   private pos = 0;
 
-  constructor(initialSize = 256) {
+  /**
+   * With `sink`, every full chunk is handed to it and its buffer reused, so a
+   * snapshot of any size streams into its file holding one chunk (flush() at
+   * the end hands over the rest); finish() and chunks() are then not for use.
+   */
+  constructor(
+    initialSize = 256,
+    private readonly sink: ((chunk: Uint8Array) => void) | null = null,
+  ) {
     this.buf = new Uint8Array(initialSize);
     this.view = new DataView(this.buf.buffer);
+  }
+
+  /** Hand what is buffered to the sink. */
+  flush(): void {
+    if (this.sink === null || this.pos === 0) return;
+    this.sink(this.buf.subarray(0, this.pos));
+    this.sealedBytes += this.pos;
+    this.pos = 0;
   }
 
   get length(): number {
@@ -28,6 +44,14 @@ export class ByteWriter {
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
+    if (this.sink !== null && this.buf.length >= CHUNK_BYTES) {
+      this.flush();
+      if (n > this.buf.length) {
+        this.buf = new Uint8Array(n);
+        this.view = new DataView(this.buf.buffer);
+      }
+      return;
+    }
     if (this.buf.length >= CHUNK_BYTES) {
       // a big image (a snapshot of millions of rows): keep what is written, continue in a new chunk
       this.sealed.push(this.buf.subarray(0, this.pos));

@@ -17,20 +17,22 @@ export function syncDirectory(dir: string): void {
 }
 
 /** Write `data` to `file` so that after a crash either the old or the new content is there, never a mix. */
-export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  writeFileAtomicStream(file, (write) => write(typeof data === "string" ? Buffer.from(data) : data));
+}
+
+/** writeFileAtomic for content made piece by piece: `produce` calls `write` with each piece in order. */
+export function writeFileAtomicStream(file: string, produce: (write: (bytes: Uint8Array) => void) => void): void {
   const tmp = `${file}.tmp`;
   io(`writing ${file}`, () => {
     try {
       const fd = vfs.open(tmp, "w");
       try {
-        if (typeof data === "string" || data instanceof Uint8Array) writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
-        else {
-          let at = 0;
-          for (const part of data) {
-            writeAll(fd, part, at);
-            at += part.length;
-          }
-        }
+        let at = 0;
+        produce((bytes) => {
+          writeAll(fd, bytes, at);
+          at += bytes.length;
+        });
         vfs.fsync(fd);
       } finally {
         closeQuietly(fd);

@@ -290,19 +290,19 @@ export class RowFiles {
   /** Write a new hash table file covering the live rows of [0, n) (after remap: it reads the row index), synced. */
   writeHash(name: string, n: number, live: (row: number) => boolean): void {
     let count = 0;
-    for (let row = 0; row < n; row++) if (live(row) && this.hashAt(row) !== null) count++;
+    this.forEachHash(n, (row) => {
+      if (live(row)) count++;
+    });
     let cap = 16;
     while (cap < count * 2) cap *= 2;
     const slots = new Uint32Array(cap);
     const mask = cap - 1;
-    for (let row = 0; row < n; row++) {
-      if (!live(row)) continue;
-      const h = this.hashAt(row);
-      if (h === null) continue;
+    this.forEachHash(n, (row, h) => {
+      if (!live(row)) return;
       let s = h & mask;
       while (slots[s] !== 0) s = (s + 1) & mask;
       slots[s] = row + 1;
-    }
+    });
     const file = path.join(this.dir, name);
     const fd = createFile(file, header(MAGIC_HIDX, (v) => {
       v.setUint32(12, cap, true);
@@ -325,6 +325,26 @@ export class RowFiles {
       this.state.hidxFile = before.name;
       this.state.hashRows = before.rows;
       throw e;
+    }
+  }
+
+  /**
+   * The id hash of every row of [0, n) with a record, read from the row index
+   * with positioned reads a MiB at a time: reading it through the mapping would
+   * keep the whole index resident in this process (RssFile) after a rehash.
+   */
+  private forEachHash(n: number, fn: (row: number, hash: number) => void): void {
+    const CHUNK = 65536;
+    const file = path.join(this.dir, this.state.ridxFile);
+    for (let start = 0; start < n; start += CHUNK) {
+      const m = Math.min(CHUNK, n - start);
+      const bytes = io(`reading ${file}`, () => readAt(this.ridxFd, m * 16, ROW_FILE_HEADER + start * 16));
+      if (bytes.length !== m * 16) throw errors.corrupt(file, `holds fewer than ${n} rows`);
+      const idx = new Uint32Array(bytes.buffer, bytes.byteOffset, m * 4);
+      for (let i = 0; i < m; i++) {
+        if (idx[i * 4] === 0 && idx[i * 4 + 1] === 0) continue;
+        fn(start + i, idx[i * 4 + 3]!);
+      }
     }
   }
 

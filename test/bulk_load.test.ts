@@ -404,6 +404,41 @@ describe("processes", () => {
   });
 });
 
+describe("Parquet row groups", () => {
+  test("a big row group whose columns have an offset index is read a slice of pages at a time", async () => {
+    const { openParquet } = await import("../src/storage/formats/parquet");
+    const file = path.join(tempDir(), "big_group.parquet");
+    const n = 3000;
+    const schema = [
+      { name: "root", num_children: 2 },
+      { name: "id", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "REQUIRED" },
+      { name: "vector", repetition_type: "REQUIRED", converted_type: "LIST", num_children: 1 },
+      { name: "list", repetition_type: "REPEATED", num_children: 1 },
+      { name: "element", type: "FLOAT", repetition_type: "REQUIRED" },
+    ];
+    const columnData = [
+      { name: "id", data: Array.from({ length: n }, (_, i) => `g${i}`), offsetIndex: true },
+      { name: "vector", data: Array.from({ length: n }, (_, i) => vec(i, 4)), offsetIndex: true },
+    ];
+    fs.writeFileSync(file, new Uint8Array(parquetWriteBuffer({ schema: schema as never, columnData: columnData as never, rowGroupSize: n, pageSize: 4000 } as never)));
+    const reader = openParquet(file, 20_000);
+    const sizes: number[] = [];
+    const ids: string[] = [];
+    for (const b of reader.batches(["id", "vector"])) {
+      sizes.push(b.numRows);
+      for (let i = 0; i < b.numRows; i++) ids.push(b.value("id", i) as string);
+    }
+    reader.close();
+    expect(sizes.length).toBeGreaterThan(3); // one row group, several slices
+    expect(ids).toEqual(Array.from({ length: n }, (_, i) => `g${i}`));
+    // and an import of it is whole
+    using db = open();
+    const c = db.createCollection("g", { dimension: DIM });
+    expect(c.importFrom(file)).toBe(n);
+    expect(Array.from(c.get("g2999")!.vector)).toEqual(Array.from(new Float32Array(vec(2999, 4))));
+  });
+});
+
 describe("snapshots larger than a ByteWriter chunk", () => {
   test("stream into their file a chunk at a time and read back whole", async () => {
     const { ByteWriter } = await import("../src/storage/binary");

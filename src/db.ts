@@ -524,9 +524,10 @@ export class Database implements CollectionHost, Disposable {
    */
   check(): CheckReport {
     this.assertOpen();
-    for (const name of this.loads.keys()) throw errors.busy(name, "CHECK");
-    const collections = [...this.entries.values()].map((e) => checkCollection(e.collection));
-    const problems = collections.flatMap((c) => c.problems);
+    for (const [name, load] of this.loads) if (load.broken === null) throw errors.busy(name, "CHECK");
+    const broken = [...this.loads.values()].map((l) => l.broken!.message);
+    const collections = [...this.entries.values()].filter((e) => !this.loads.has(e.collection.name)).map((e) => checkCollection(e.collection));
+    const problems = [...broken, ...collections.flatMap((c) => c.problems)];
     let filesChecked = 0;
     let walRecords = 0;
     if (this.path !== null) {

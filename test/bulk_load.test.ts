@@ -246,6 +246,34 @@ describe("an I/O fault halfway through a COPY", () => {
   }
 });
 
+test("a rollback that cannot read the snapshot leaves the collection unusable until reopened, and the files intact", () => {
+  const root = tempDir();
+  const file = writeFvecs(path.join(root, "in.fvecs"), 2000);
+  const dbDir = path.join(root, "db");
+  const db = open(dbDir);
+  const c = seed(db, "mmap");
+  const before = state(c);
+  let writes = 0;
+  setFaultHook((op, p) => {
+    if (!p.startsWith(dbDir)) return;
+    if ((op === "write" && ++writes === 20) || (op === "readFile" && p.endsWith(".snap"))) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
+  });
+  try {
+    expectCode(() => c.importFrom(file, { batchRows: 100 }), "IO_ERROR");
+  } finally {
+    setFaultHook(null);
+  }
+  expect(expectCode(() => c.count(), "IO_ERROR").message).toContain("could not be restored after a failed load");
+  const report = db.check();
+  expect(report.ok).toBe(false);
+  expect(report.problems.join("\n")).toContain("could not be restored");
+  expect(db.writeBlocked).not.toBeNull();
+  db.close();
+  using again = open(dbDir);
+  expect(state(again.collection("docs"))).toEqual(before);
+  expect(again.check().problems).toEqual([]);
+});
+
 describe("insertManyAsync and upsertManyAsync", () => {
   async function* items(n: number, failAt = -1, prefix = "a"): AsyncGenerator<{ id: string; vector: number[]; payload: { i: number } }> {
     for (let i = 0; i < n; i++) {

@@ -88,6 +88,17 @@ export function writeAll(fd: number, bytes: Uint8Array, position?: number): void
   }
 }
 
+/** Fill `out` from `position` (fewer bytes at the end of the file); returns the bytes read. */
+export function readInto(fd: number, out: Uint8Array, position: number): number {
+  let off = 0;
+  while (off < out.length) {
+    const n = vfs.read(fd, out, off, out.length - off, position + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return off;
+}
+
 export function readAt(fd: number, length: number, position: number): Uint8Array {
   const out = new Uint8Array(length);
   let off = 0;

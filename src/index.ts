@@ -21,6 +21,7 @@ export type {
   PayloadFilter,
   MemoryUsage,
   VacuumResult,
+  LoadManyOptions,
 } from "./collection/collection";
 export type { CollectionOptions, CollectionConfig, StorageKind } from "./collection/config";
 export type { IndexConfig, QuantizationKind } from "./ann/config";

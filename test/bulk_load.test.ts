@@ -358,6 +358,55 @@ describe("insertManyAsync and upsertManyAsync", () => {
 });
 
 describe("processes", () => {
+  test("a reader in another process sees nothing of a load until its commit, then all of it", async () => {
+    const dir = tempDir();
+    const db = open(dir);
+    const c = seed(db, "mmap");
+    const countBefore = c.count();
+    const reader = Bun.spawn([process.execPath, path.join(import.meta.dir, "fixtures", "count_reader.ts"), dir, "docs"], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const lines = reader.stdout.getReader();
+    let buffered = "";
+    const nextLine = async (): Promise<string> => {
+      while (!buffered.includes("\n")) {
+        const { value, done } = await lines.read();
+        if (done) throw new Error(`reader exited: ${await new Response(reader.stderr).text()}`);
+        buffered += new TextDecoder().decode(value);
+      }
+      const at = buffered.indexOf("\n");
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      return line;
+    };
+    const ask = async () => {
+      reader.stdin.write("?\n");
+      reader.stdin.flush();
+      return nextLine();
+    };
+    try {
+      expect(await nextLine()).toBe("READY");
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const source = (async function* () {
+        for (let i = 0; i < 700; i++) {
+          if (i === 400) await gate; // 400 rows staged, 150-row spills to the row files done
+          yield { id: `b${i}`, vector: vec(i, 7), payload: { i } };
+        }
+      })();
+      const load = c.insertManyAsync(source, { chunkRows: 100 });
+      await Bun.sleep(20);
+      expect(await ask()).toBe(`COUNT ${countBefore} OK`);
+      db.checkpoint(); // a checkpoint meanwhile keeps the collection as last committed
+      expect(await ask()).toBe(`COUNT ${countBefore} OK`);
+      release();
+      expect(await load).toBe(700);
+      expect(await ask()).toBe(`COUNT ${countBefore + 700} OK`);
+    } finally {
+      reader.kill();
+      await reader.exited;
+      db.close();
+    }
+  });
+
   test("kill -9 during a COPY: after recovery none of it, or all of it once the child reported the commit", async () => {
     const root = tempDir();
     const file = writeJsonl(path.join(root, "in.jsonl"), 6000);

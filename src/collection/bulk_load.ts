@@ -130,6 +130,9 @@ export class BulkLoad {
       if (this.sinceSpill >= this.spillEvery) {
         this.session.spill();
         this.sinceSpill = 0;
+        // a spill remaps the row files (and may write a new hash table): collect now, so the
+        // old mappings and their touched pages go before the new ones are touched again
+        this.collectGarbage(Number.POSITIVE_INFINITY);
       }
     } catch (e) {
       this.abort();

@@ -319,6 +319,29 @@ describe("insertManyAsync and upsertManyAsync", () => {
     });
   }
 
+  test("closing the database during a load: the load fails, the reopened collection is as last committed", async () => {
+    const dir = tempDir();
+    const db = open(dir);
+    const c = seed(db, "mmap");
+    const before = state(c);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const source = (async function* () {
+      yield* items(400);
+      await gate;
+      yield* items(300, -1, "b");
+    })();
+    const load = c.insertManyAsync(source, { chunkRows: 100 });
+    await Bun.sleep(20);
+    db.close();
+    release();
+    const e = (await load.catch((x) => x)) as VqliteError;
+    expect(e.code).toBe("DATABASE_CLOSED");
+    using again = open(dir);
+    expect(state(again.collection("docs"))).toEqual(before);
+    expect(again.check().problems).toEqual([]);
+  });
+
   test("other calls on the collection fail with BUSY while a load runs; other collections go on", async () => {
     const dir = tempDir();
     using db = open(dir);

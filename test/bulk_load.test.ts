@@ -176,6 +176,10 @@ describe("a COPY larger than a chunk", () => {
       const before = state(c);
       const e = expectCode(() => c.importFrom(file, { batchRows: 64 }), "DUPLICATE_ID");
       expect(e.message).toContain('item 300: id "f12" appears twice in the file');
+      // a repeat found through a hash table the load's spills rewrote (past 4,096 rows)
+      fs.writeFileSync(file, `${writeJsonlText(0, 5000)}${JSON.stringify({ id: "f3", vector: vec(1) })}\n`);
+      expect(expectCode(() => c.importFrom(file, { batchRows: 500 }), "DUPLICATE_ID").message).toContain('item 5000: id "f3" appears twice in the file');
+      expect(state(c)).toEqual(before);
       // and an id the collection already had
       fs.writeFileSync(file, `${writeJsonlText(0, 200)}${JSON.stringify({ id: "old7", vector: vec(1) })}\n`);
       expect(expectCode(() => c.importFrom(file, { batchRows: 64 }), "DUPLICATE_ID").message).toContain('item 200: id already exists: "old7"');

@@ -102,6 +102,12 @@ export class BulkLoad {
       store.readThrough = true;
       this.mapped = store;
     }
+    try {
+      c.cacheIdHashes(true);
+    } catch (e) {
+      this.abort(); // reading the row index failed: nothing staged, the load ends here
+      throw e;
+    }
   }
 
   /** The mmap store whose reads go through pread during the load. */
@@ -189,6 +195,7 @@ export class BulkLoad {
       this.session.commit();
     } finally {
       if (this.mapped) this.mapped.readThrough = false;
+      this.c.cacheIdHashes(false);
     }
     return this.staged;
   }
@@ -198,6 +205,7 @@ export class BulkLoad {
     if (this.state !== "open") return;
     this.state = "aborted";
     if (this.mapped) this.mapped.readThrough = false;
+    this.c.cacheIdHashes(false);
     this.session.abort(this.touched);
   }
 }

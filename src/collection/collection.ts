@@ -584,6 +584,12 @@ export class Collection {
     if (meta instanceof DiskMeta) meta.flush(dir, this.name, tag, spill);
   }
 
+  /** A bulk load's id lookups: keep the row files' id hashes in RAM while `on` (see RowFiles.cacheHashes). */
+  cacheIdHashes(on: boolean): void {
+    const meta = this.rows.meta;
+    if (meta instanceof DiskMeta) meta.cacheHashes(on);
+  }
+
   /** Close the row files' descriptors (the database closes or drops the collection). */
   closeFiles(): void {
     const meta = this.rows.meta;

@@ -266,6 +266,11 @@ export class DiskMeta implements RowMeta {
     this.pending.clear();
   }
 
+  /** Keep the committed rows' id hashes in RAM while `on` (a bulk load's many lookups: RowFiles.cacheHashes). */
+  cacheHashes(on: boolean): void {
+    if (this.src instanceof RowFiles) this.src.cacheHashes(on);
+  }
+
   /** Names of the row files in use (empty before the first checkpoint). */
   fileNames(): string[] {
     return this.src instanceof RowFiles ? this.src.fileNames() : [];

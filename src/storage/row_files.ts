@@ -261,6 +261,7 @@ export class RowFiles {
       idx[i + 1] = Math.floor(off / 4294967296);
       idx[i + 2] = ref.length;
       idx[i + 3] = idHash(rec.id);
+      if (this.hashes !== null) this.cacheHash(row, idx[i + 3]!);
     }
     io(`writing ${path.join(this.dir, this.state.rowsFile)}`, () => writeAll(this.heapFd, w.buf.subarray(0, w.len), base));
     io(`writing ${path.join(this.dir, this.state.ridxFile)}`, () => writeAll(this.ridxFd, new Uint8Array(idx.buffer), ROW_FILE_HEADER + from * 16));
@@ -422,14 +423,45 @@ export class RowFiles {
   }
 
   /** Among rows [0, hashRows), the first holding `id` that `accept` takes. */
+  /**
+   * Keep every row's id hash in RAM (4 bytes a row) while `on`: findRow then
+   * compares hashes there instead of in the mapped row index, whose pages a
+   * bulk load's lookups of new ids would otherwise make resident all over
+   * (16 bytes a row of RssFile). Off again, the copy goes.
+   */
+  cacheHashes(on: boolean): void {
+    if (!on) {
+      this.hashes = null;
+      return;
+    }
+    if (this.hashes !== null) return;
+    this.hashes = new Uint32Array(Math.max(1024, this.state.rows));
+    this.forEachHash(this.state.rows, (row, h) => this.cacheHash(row, h));
+  }
+
+  private hashes: Uint32Array | null = null;
+
+  private cacheHash(row: number, h: number): void {
+    let a = this.hashes!;
+    if (row >= a.length) {
+      let cap = a.length;
+      while (cap <= row) cap *= 2;
+      const next = new Uint32Array(cap);
+      next.set(a);
+      this.hashes = a = next;
+    }
+    a[row] = h;
+  }
+
   findRow(id: string, accept: (row: number) => boolean): number | undefined {
     if (this.state.hashRows === 0) return undefined;
-    const h = idHash(id), mask = this.hashMask, slots = this.slots, ridx = this.ridx;
+    const h = idHash(id), mask = this.hashMask, slots = this.slots, ridx = this.ridx, hashes = this.hashes;
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const v = slots[s]!;
       if (v === 0) return undefined;
       const row = v - 1;
-      if (ridx[row * 4 + 3] === h && accept(row) && this.idAt(row) === id) return row;
+      const rh = hashes !== null && row < hashes.length ? hashes[row]! : ridx[row * 4 + 3];
+      if (rh === h && accept(row) && this.idAt(row) === id) return row;
     }
   }
 

@@ -192,6 +192,7 @@ export class BulkLoad {
     if (this.state !== "open") throw errors.invalidArgument(`this load was already ${this.state}`);
     this.state = "committed";
     try {
+      this.collectGarbage(Number.POSITIVE_INFINITY); // the commit's checkpoint allocates (a hash table rewrite): start clean
       this.session.commit();
     } finally {
       if (this.mapped) this.mapped.readThrough = false;

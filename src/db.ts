@@ -20,6 +20,7 @@
  * module imports the executor to run VQL (no runtime cycle).
  */
 import * as path from "node:path";
+import type { LoadSession } from "./collection/bulk_load";
 import { checkCollection, type CollectionCheck } from "./collection/check";
 import { Collection, type CollectionHost, type VacuumResult } from "./collection/collection";
 import { resolveConfig, validateName, type CollectionConfig, type CollectionOptions, type CompressionKind, type StorageKind } from "./collection/config";
@@ -33,7 +34,7 @@ import { checkFiles } from "./storage/check_files";
 import { ensureDirectory, fileExists, listDirectory, readFileBytes, removeFile, syncDirectory } from "./storage/files";
 import { DirectoryLock } from "./storage/lock";
 import { notADatabase, pinnedFiles, ReaderRegistration, WalFollower } from "./storage/readers";
-import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile } from "./storage/snapshot";
+import { readManifestFile, readSnapshotFile, writeManifestFile, writeSnapshotFile, writeSnapshotStream } from "./storage/snapshot";
 import { MmapVectorStore, VectorFile } from "./storage/vector_file";
 import { MemoryVectorStore, type VectorStore } from "./storage/vector_store";
 import { parseWal, RECORD_HEADER_BYTES, WAL_HEADER_BYTES, WriteAheadLog, type Durability } from "./storage/wal";
@@ -149,6 +150,12 @@ export class Database implements CollectionHost, Disposable {
   private readonly gate = new WriteGate();
   /** Opening without writing anything (recovery could not write): every store in RAM, no WAL handle. */
   private readOnlyRecovery = false;
+  /**
+   * Collections with a bulk load under way (collection/bulk_load.ts): the manifest entry of
+   * their last commit (null in memory), which checkpoints keep writing until the load commits,
+   * and, if the rollback itself failed, why the collection cannot be used until reopened.
+   */
+  private readonly loads = new Map<string, { committed: ManifestCollection | null; broken: VqliteError | null }>();
 
   /** Use open(). */
   constructor(
@@ -247,6 +254,7 @@ export class Database implements CollectionHost, Disposable {
       throw errors.unknownCollection(name);
     }
     name = key;
+    if (this.loads.has(name)) throw errors.busy(name, "DROP COLLECTION");
     this.log({ kind: "drop", name });
     this.removeEntry(name);
     this.afterCommit();
@@ -259,6 +267,8 @@ export class Database implements CollectionHost, Disposable {
     this.assertOpen();
     this.view();
     if (this.entries.get(c.name)?.collection !== c) throw errors.unknownCollection(c.name);
+    const load = this.loads.get(c.name);
+    if (load) throw load.broken ?? errors.busy(c.name);
   }
 
   assertWritable(c: Collection): void {
@@ -330,6 +340,108 @@ export class Database implements CollectionHost, Disposable {
     return result;
   }
 
+  /**
+   * A bulk load into `c` (collection/bulk_load.ts): checkpoint first, so the
+   * snapshot is exactly the collection's state; then rows are staged past the
+   * committed ends outside the log; commit is one checkpoint, abort reloads
+   * the collection from its snapshot (in memory: from a copy taken here).
+   */
+  beginLoad(c: Collection): LoadSession {
+    if (this.readOnly) throw errors.readOnly(`loading into ${c.name}`);
+    this.gate.assertWritable();
+    const name = c.name;
+    const entry = this.entries.get(name)!;
+    this.checkpoint();
+    let restore: () => void;
+    let committed: ManifestCollection | null = null;
+    if (this.path === null) {
+      const w = new ByteWriter(1024);
+      c.writeSnapshot(w);
+      const body = w.finish();
+      const rows = c.rowCount, d = c.dimension;
+      restore = () => c.reload(c.config, MemoryVectorStore.from(d, c.store.data().subarray(0, rows * d)), new ByteReader(body, "the state before the load"));
+    } else {
+      if (entry.saved === null || entry.saved.version !== c.version || entry.file === null) throw new Error(`internal error: ${name} is not checkpointed before its load`);
+      const m: ManifestCollection = { name, config: c.config, vectors: path.basename(entry.file.path), snapshot: entry.saved.snapshot, rows: c.rowFiles() };
+      committed = m;
+      restore = () => this.restoreCommitted(entry, m);
+    }
+    this.loads.set(name, { committed, broken: null });
+    const current = () => !this.isClosed && this.entries.get(name) === entry && this.loads.has(name);
+    const rollback = () => {
+      try {
+        restore();
+        this.loads.delete(name);
+      } catch (e) {
+        // the files still hold the last commit; reopening restores it
+        this.gate.close(`restoring ${name} after a failed load failed`, e);
+        const detail = e instanceof Error ? e.message : String(e);
+        this.loads.set(name, { committed, broken: errors.writesRefused(`${name} could not be restored after a failed load (${detail}); reopen the database`, e) });
+      }
+    };
+    return {
+      check: () => {
+        this.assertOpen();
+        if (!current()) throw errors.unknownCollection(name);
+      },
+      spill: () => {
+        if (this.path === null) return;
+        const before = c.rowFiles();
+        this.noteSyncFailure(`loading ${name}`, () => c.flushRows(this.path!, `g${this.generation + 1}`, true));
+        // a hash table a spill replaced is in no manifest and no reader's pin: it goes now, not at the commit
+        const keep = new Set([...c.rowFiles(), ...(committed?.rows ?? [])]);
+        for (const f of before) {
+          if (keep.has(f)) continue;
+          try {
+            removeFile(this.file(f));
+          } catch {
+            // a file no manifest names is removed at the next checkpoint or open
+          }
+        }
+      },
+      commit: () => {
+        if (!current()) throw this.isClosed ? errors.closed() : errors.unknownCollection(name);
+        this.loads.delete(name);
+        if (this.path === null) return;
+        const generation = this.generation, lsn = this.lsn;
+        // One more step of the history: a reader caught up with the last checkpoint must
+        // reload this collection's new snapshot instead of keeping its state (storage/readers.ts).
+        this.lsn++;
+        try {
+          this.checkpoint();
+        } catch (e) {
+          if (this.generation !== generation) return; // the manifest switched: the load is committed
+          this.lsn = lsn;
+          this.loads.set(name, { committed, broken: null });
+          rollback();
+          throw e;
+        }
+      },
+      abort: (changed) => {
+        if (!current()) {
+          if (this.entries.get(name) === entry && !this.isClosed) return; // restored, or broken: stays so
+          this.loads.delete(name);
+          return;
+        }
+        if (changed) rollback();
+        else this.loads.delete(name);
+      },
+    };
+  }
+
+  /** Put a collection back to its committed snapshot (a bulk load that failed). */
+  private restoreCommitted(entry: Entry, m: ManifestCollection): void {
+    const c = entry.collection;
+    const { reader, rows } = this.readSnapshot(m);
+    const file = entry.file!;
+    if (rows > file.capacity) throw errors.corrupt(file.path, `snapshot expects ${rows} rows, the file holds ${file.capacity}`);
+    const store: VectorStore = c.config.storage === "mmap" ? new MmapVectorStore(file, rows) : MemoryVectorStore.from(c.dimension, file.readRows(0, rows));
+    if (c.config.storage === "memory") file.syncedCount = rows;
+    c.closeFiles();
+    c.reload(c.config, store, reader, this.path);
+    entry.saved = { version: c.version, snapshot: m.snapshot };
+  }
+
   // ---- durability --------------------------------------------------------------------------
 
   /**
@@ -343,7 +455,8 @@ export class Database implements CollectionHost, Disposable {
     if (this.readOnly) throw errors.readOnly("CHECKPOINT");
     if (this.path === null || this.wal === null) return;
     const clean = (e: Entry) => e.saved !== null && e.saved.version === e.collection.version;
-    if (this.lsn === this.checkpointLsn && [...this.entries.values()].every(clean)) return;
+    const settled = (e: Entry) => clean(e) || this.loads.has(e.collection.name);
+    if (this.lsn === this.checkpointLsn && [...this.entries.values()].every(settled)) return;
     this.gate.assertWritable();
     try {
       this.writeCheckpoint(clean);
@@ -360,6 +473,11 @@ export class Database implements CollectionHost, Disposable {
     for (const [name, entry] of this.entries) {
       const c = entry.collection;
       const file = entry.file!;
+      const load = this.loads.get(name);
+      if (load?.committed) {
+        collections.push(load.committed); // a load under way: its collection stays as last committed
+        continue;
+      }
       if (clean(entry)) {
         collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot: entry.saved!.snapshot, rows: c.rowFiles() });
         continue;
@@ -383,10 +501,8 @@ export class Database implements CollectionHost, Disposable {
         }
       }
       c.flushRows(this.path!, `g${gen}`);
-      const w = new ByteWriter(1024);
-      c.writeSnapshot(w);
       const snapshot = `${name.toLowerCase()}.${gen}.snap`;
-      writeSnapshotFile(this.file(snapshot), w.finish());
+      writeSnapshotStream(this.file(snapshot), (w) => c.writeSnapshot(w));
       entry.saved = { version: c.version, snapshot };
       collections.push({ name, config: c.config, vectors: path.basename(file.path), snapshot, rows: c.rowFiles() });
     }
@@ -408,8 +524,10 @@ export class Database implements CollectionHost, Disposable {
    */
   check(): CheckReport {
     this.assertOpen();
-    const collections = [...this.entries.values()].map((e) => checkCollection(e.collection));
-    const problems = collections.flatMap((c) => c.problems);
+    for (const [name, load] of this.loads) if (load.broken === null) throw errors.busy(name, "CHECK");
+    const broken = [...this.loads.values()].map((l) => l.broken!.message);
+    const collections = [...this.entries.values()].filter((e) => !this.loads.has(e.collection.name)).map((e) => checkCollection(e.collection));
+    const problems = [...broken, ...collections.flatMap((c) => c.problems)];
     let filesChecked = 0;
     let walRecords = 0;
     if (this.path !== null) {
@@ -521,6 +639,7 @@ export class Database implements CollectionHost, Disposable {
   backup(dir: string): BackupResult {
     this.assertOpen();
     if (typeof dir !== "string" || dir.length === 0) throw errors.invalidArgument("backup needs a directory path");
+    for (const name of this.loads.keys()) throw errors.busy(name, "BACKUP");
     return this.withView(() => {
       if (this.path !== null && path.resolve(dir) === path.resolve(this.path)) throw errors.invalidArgument("cannot back up a database into itself");
       if (fileExists(dir) && listDirectory(dir).length > 0) throw errors.invalidArgument(`backup target ${dir} is not empty`);

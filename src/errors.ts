@@ -26,7 +26,8 @@ export type ErrorCode =
   | "TYPE_ERROR"
   | "CANCELLED"
   | "INDEX_EXISTS"
-  | "UNKNOWN_INDEX";
+  | "UNKNOWN_INDEX"
+  | "BUSY";
 
 export interface ErrorPosition {
   readonly line: number;
@@ -101,6 +102,8 @@ export const errors = {
   locked: (path: string, pid: number) =>
     new VqliteError("DATABASE_LOCKED", `database is locked: ${path} is open for writing by process ${pid}`),
   closed: () => new VqliteError("DATABASE_CLOSED", "database is closed"),
+  busy: (name: string, what = "it") =>
+    new VqliteError("BUSY", `collection ${name} is being loaded (COPY FROM or insertManyAsync): ${what} waits until the load commits or fails`),
   readOnly: (what: string) => new VqliteError("READ_ONLY", `database is open read-only: ${what} is not allowed`),
   /**
    * A failed file operation: DISK_FULL for ENOSPC/EDQUOT, IO_ERROR otherwise.

@@ -22,6 +22,7 @@ export type {
   PayloadIndexInfo,
   MemoryUsage,
   VacuumResult,
+  LoadManyOptions,
 } from "./collection/collection";
 export type { CollectionOptions, CollectionConfig, StorageKind } from "./collection/config";
 export { ITEM_ID } from "./collection/predicate";

@@ -222,14 +222,11 @@ export class ClusteredTree implements VectorIndex {
   /** Copy row `row` in the index geometry (unit length for cosine) into out. */
   private load(row: number, out: Float32Array): void {
     const d = this.dimension;
-    const data = this.source.store.data();
-    const off = row * d;
+    this.source.store.readRow(row, out);
     if (this.options.metric === "cosine") {
       const nrm = this.source.norm(row);
       const inv = nrm > 0 ? 1 / nrm : 0;
-      for (let i = 0; i < d; i++) out[i] = data[off + i]! * inv;
-    } else {
-      for (let i = 0; i < d; i++) out[i] = data[off + i]!;
+      for (let i = 0; i < d; i++) out[i] = out[i]! * inv;
     }
   }
 

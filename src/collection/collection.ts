@@ -16,6 +16,7 @@ import { MmapVectorStore } from "../storage/vector_file";
 import type { VectorStore } from "../storage/vector_store";
 import { validateCompression, type CollectionConfig, type CompressionKind, type StorageKind } from "./config";
 import { buildIndexInWorker, type BuildOptions } from "./index_build";
+import { atItem, BulkLoad, DEFAULT_CHUNK_ROWS, type LoadOptions, type LoadSession } from "./bulk_load";
 import type { Mutation } from "./mutation";
 import { DiskMeta } from "./disk_meta";
 import { FieldIndex } from "./payload_index";
@@ -31,6 +32,7 @@ import {
   validateSparse,
   validateVector,
   VectorSlab,
+  validateVectorInto,
   type Payload,
   type SparseInput,
   type SparseVector,
@@ -139,6 +141,16 @@ export interface CollectionHost {
   /** Called after a journaled write was applied (auto-checkpoint hook). */
   committed(c: Collection): void;
   vacuum(c: Collection, storage?: StorageKind, onProgress?: Progress, compression?: CompressionKind): VacuumResult;
+  /** Start a bulk load (bulk_load.ts): checkpoint, then stage rows outside the log until commit. */
+  beginLoad(c: Collection): LoadSession;
+}
+
+/** Options of insertManyAsync / upsertManyAsync. */
+export interface LoadManyOptions {
+  /** Items per staged chunk (default 16,384). */
+  readonly chunkRows?: number;
+  /** Called after each chunk with the items staged so far. */
+  readonly onProgress?: (done: number) => void;
 }
 
 /** Marks the payload-index section of a snapshot ("PIDX"). */
@@ -278,7 +290,7 @@ export class Collection {
     const slab = new VectorSlab(this.dimension);
     let i = 0;
     for (const item of items) {
-      muts.push(this.atIndex(i++, () => this.planPut("insert", item, seen, slab)));
+      muts.push(atItem(i++, () => this.planPut("insert", item, seen, slab)));
     }
     this.write(muts);
     return muts.length;
@@ -288,9 +300,101 @@ export class Collection {
     const muts: Mutation[] = [];
     const slab = new VectorSlab(this.dimension);
     let i = 0;
-    for (const item of items) muts.push(this.atIndex(i++, () => this.planPut("upsert", item, null, slab)));
+    for (const item of items) muts.push(atItem(i++, () => this.planPut("upsert", item, null, slab)));
     this.write(muts);
     return muts.length;
+  }
+
+  /**
+   * Insert items from an iterable or an async iterable (a generator, a stream
+   * of parsed records, …) as one atomic group in bounded memory: the items are
+   * staged in chunks outside the log and committed by one checkpoint
+   * (bulk_load.ts). All or nothing, also across a crash. Until the promise
+   * settles, other calls on this collection fail with BUSY. Resolves to the
+   * number of items inserted.
+   */
+  insertManyAsync(items: Iterable<Item> | AsyncIterable<Item>, options: LoadManyOptions = {}): Promise<number> {
+    return this.loadMany(items, "insert", options);
+  }
+
+  /** upsertMany for iterables and async iterables, staged like insertManyAsync; a repeated id: the last wins. */
+  upsertManyAsync(items: Iterable<Item> | AsyncIterable<Item>, options: LoadManyOptions = {}): Promise<number> {
+    return this.loadMany(items, "upsert", options);
+  }
+
+  private async loadMany(items: Iterable<Item> | AsyncIterable<Item>, mode: "insert" | "upsert", options: LoadManyOptions): Promise<number> {
+    const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
+    if (!Number.isSafeInteger(chunkRows) || chunkRows < 1) throw errors.invalidArgument("chunkRows must be a positive integer");
+    if (items === null || typeof items !== "object" || !(Symbol.asyncIterator in items || Symbol.iterator in items)) {
+      throw errors.invalidArgument("items must be an iterable or an async iterable of { id, vector, payload?, sparse? }");
+    }
+    const load = this.beginLoad({ mode, input: "the input" });
+    try {
+      let chunk: Item[] = [];
+      let first = 0;
+      const flush = () => {
+        load.add(chunk, first);
+        first += chunk.length;
+        chunk = [];
+        options.onProgress?.(first);
+      };
+      if (Symbol.asyncIterator in items) {
+        for await (const item of items) {
+          chunk.push(item);
+          if (chunk.length >= chunkRows) flush();
+        }
+      } else {
+        for (const item of items) {
+          chunk.push(item);
+          if (chunk.length >= chunkRows) {
+            flush();
+            await Promise.resolve(); // let other work run between chunks, as with an async source
+          }
+        }
+      }
+      if (chunk.length > 0) flush();
+      return load.commit();
+    } catch (e) {
+      load.abort();
+      throw e;
+    }
+  }
+
+  /**
+   * Start a bulk load into this collection (COPY FROM, insertManyAsync):
+   * stage chunks with `add`, then `commit` or `abort`. See bulk_load.ts.
+   */
+  beginLoad(options: LoadOptions): BulkLoad {
+    this.host.assertUsable(this);
+    return new BulkLoad(this, this.host.beginLoad(this), options);
+  }
+
+  /**
+   * A validated put for a bulk load (duplicate ids are the load's to check);
+   * the vector is written into `into` when given (a view of the chunk's buffer).
+   */
+  planItem(mode: "insert" | "upsert", item: Item, into: Float32Array | null = null): Extract<Mutation, { kind: "put" }> {
+    if (item === null || typeof item !== "object") throw errors.invalidArgument("item must be { id, vector, payload?, sparse? }");
+    const id = validateId(item.id);
+    const vector = validateVectorInto(item.vector, this.dimension, this.config.normalize, into);
+    const payload = validatePayload(item.payload);
+    const sparse = validateSparse(item.sparse);
+    return { kind: "put", mode, id, vector, payload, sparse };
+  }
+
+  /**
+   * A bulk load's chunk of validated puts, applied without the log (the load
+   * commits with a checkpoint). `vectors` holds the puts' vectors in order
+   * (their views): an mmap collection writes them to the file in one write,
+   * past its committed end.
+   */
+  stage(muts: readonly Mutation[], vectors: Float32Array): void {
+    if (muts.length === 0) return;
+    const store = this.rows.store;
+    store.reserve(muts.length);
+    this.rows.ensureRows(this.rows.rowCount + muts.length);
+    if (store instanceof MmapVectorStore) store.writeAheadRows(vectors.subarray(0, muts.length * this.dimension));
+    for (const m of muts) this.apply(m);
   }
 
   update(id: string, changes: ItemUpdate): void {
@@ -322,7 +426,8 @@ export class Collection {
 
   /**
    * Import a file (.jsonl, .csv, .fvecs[.gz], .npy, .parquet, .arrow/.feather, or a
-   * LanceDB table with `format: "lancedb"`) as one atomic group; returns the items written.
+   * LanceDB table with `format: "lancedb"`) as one atomic group, read and staged
+   * chunk by chunk in bounded memory (a bulk load: bulk_load.ts); returns the items written.
    */
   importFrom(file: string, options: ImportOptions = {}): number {
     return importInto(this, file, options);
@@ -385,29 +490,13 @@ export class Collection {
     return this.rows.payloadBytes();
   }
 
-  private atIndex<T>(i: number, fn: () => T): T {
-    try {
-      return fn();
-    } catch (e) {
-      if (e instanceof VqliteError) {
-        const wrapped = new VqliteError(e.code, `item ${i}: ${e.message}`, { cause: e });
-        wrapped.item = i;
-        throw wrapped;
-      }
-      throw e;
-    }
-  }
-
   private planPut(mode: "insert" | "upsert", item: Item, seen: Set<string> | null, slab?: VectorSlab): Mutation {
     this.host.assertUsable(this);
     if (item === null || typeof item !== "object") throw errors.invalidArgument("item must be { id, vector, payload?, sparse? }");
     const id = validateId(item.id);
     if (mode === "insert" && (this.rows.has(id) || seen?.has(id))) throw errors.duplicateId(id);
     seen?.add(id);
-    const vector = validateVector(item.vector, this.dimension, this.config.normalize, slab?.take());
-    const payload = validatePayload(item.payload);
-    const sparse = validateSparse(item.sparse);
-    return { kind: "put", mode, id, vector, payload, sparse };
+    return this.planItem(mode, item, slab?.take() ?? null);
   }
 
   private write(muts: Mutation[]): void {
@@ -691,6 +780,11 @@ export class Collection {
     };
   }
 
+  /** Estimated heap bytes of ids, payloads, sparse vectors, bitmaps and norms (no checks: bulk loads read it per chunk). */
+  metadataBytes(): number {
+    return this.rows.metadataBytes();
+  }
+
   /** Bytes this collection keeps on the heap (ids, payloads, index, in-RAM vectors); mapped vectors excluded. */
   memoryUsageBytes(): number {
     return this.memoryUsage().heapBytes;
@@ -709,9 +803,15 @@ export class Collection {
    * yet committed: the snapshot and the manifest switch commit them). New
    * files are named NAME.TAG.*. Memory collections have nothing to do.
    */
-  flushRows(dir: string, tag: string): void {
+  flushRows(dir: string, tag: string, spill = false): void {
     const meta = this.rows.meta;
-    if (meta instanceof DiskMeta) meta.flush(dir, this.name, tag, this.config.compression);
+    if (meta instanceof DiskMeta) meta.flush(dir, this.name, tag, this.config.compression, spill);
+  }
+
+  /** A bulk load's id lookups: keep the row files' id hashes in RAM while `on` (see RowFiles.cacheHashes). */
+  cacheIdHashes(on: boolean): void {
+    const meta = this.rows.meta;
+    if (meta instanceof DiskMeta) meta.cacheHashes(on);
   }
 
   /** Close the row files' descriptors (the database closes or drops the collection). */
@@ -830,7 +930,8 @@ export class Collection {
           options,
         );
         this.host.assertUsable(this);
-        if (rows.renumberings !== renumberings) continue; // vacuumed meanwhile: the build's row numbers are stale
+        // vacuumed meanwhile, or the rows were reloaded (a failed bulk load): the build's row numbers are stale
+        if (rows.renumberings !== renumberings || this.rows !== rows) continue;
         const { index } = readIndexSection(new ByteReader(section, "index build"), this.config.index, rows, this.config.quantization);
         // catch up with the writes made during the build
         for (let row = 0; row < n; row++) if (live[row] === 1 && !rows.isLive(row)) index.remove(row);

@@ -244,9 +244,10 @@ export class DiskMeta implements RowMeta {
    * appended past the committed ends, or, after a compaction, a conversion or
    * many replaced records, as new files named NAME.TAG.*. Nothing is
    * committed until the snapshot that `write` produces is in the manifest; on
-   * failure the in-RAM state is unchanged.
+   * failure the in-RAM state is unchanged. `spill`: a bulk load's spill
+   * (bulk_load.ts), which rewrites the hash table less often.
    */
-  flush(dir: string, base: string, checkpointTag: string, compression: Compression = "none"): void {
+  flush(dir: string, base: string, checkpointTag: string, compression: Compression = "none", spill = false): void {
     if (!this.dirty && (this.src as RowFiles).state.compression === compression) return;
     // unique in this process even when a failed checkpoint is retried under the same tag
     const tag = `${checkpointTag}-${++fileSequence}`;
@@ -266,7 +267,10 @@ export class DiskMeta implements RowMeta {
         if (replaced.size > 0) files.appendReplacements(replaced);
         files.syncData();
         files.remap();
-        if (n - files.hashRows > hashSlack(files.hashRows)) {
+        // a bulk load's spill rewrites the whole hash table only as the rows grow by a sixteenth,
+        // not at every spill: its ids wait in `tail` meanwhile (at most 1/16 of the rows)
+        const slack = spill ? Math.max(hashSlack(files.hashRows), files.hashRows >>> 4) : hashSlack(files.hashRows);
+        if (n - files.hashRows > slack) {
           files.writeHash(`${base}.${tag}.hidx`, n, live);
           rehashed = true;
         }
@@ -287,6 +291,11 @@ export class DiskMeta implements RowMeta {
     this.ovSparse = [];
     this.ovBytes = 0;
     this.pending.clear();
+  }
+
+  /** Keep the committed rows' id hashes in RAM while `on` (a bulk load's many lookups: RowFiles.cacheHashes). */
+  cacheHashes(on: boolean): void {
+    if (this.src instanceof RowFiles) this.src.cacheHashes(on);
   }
 
   /** Names of the row files in use (empty before the first checkpoint). */

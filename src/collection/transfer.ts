@@ -3,13 +3,16 @@
  * src/storage/formats: `collection.importFrom(path, options)` and
  * `collection.exportTo(path, options)`, also behind VQL's COPY.
  *
- * An import reads the file batch by batch (bounded by the codec's batch or
- * row group), then inserts every record as one atomic group: a bad record
- * anywhere writes nothing. Errors about a record name its row (0-based) and
- * column for table formats, its line for JSON lines and CSV.
+ * An import is a bulk load (bulk_load.ts): the file is read batch by batch
+ * (bounded by the codec's batch or row group) and each batch is staged into
+ * the collection as it comes; one checkpoint commits the whole file, so a bad
+ * record anywhere, an I/O error or a crash writes nothing. Errors about a
+ * record name its row (0-based) and column for table formats, its line for
+ * JSON lines and CSV.
  */
 import { VqliteError } from "../errors";
 import {
+  formatOfPath,
   readRecords,
   writeRecords,
   type ExportFlavor,
@@ -18,10 +21,11 @@ import {
   type ImportRecord,
   type Progress,
   type ReadOptions,
+  type ResolvedColumnNames,
 } from "../storage/formats";
 import type { Collection, Item } from "./collection";
 
-export interface ImportOptions extends Omit<ReadOptions, "dimension" | "batchRows"> {
+export interface ImportOptions extends Omit<ReadOptions, "dimension" | "onColumns"> {
   /** "insert" (default) fails on an id that exists; "upsert" replaces it. */
   readonly mode?: "insert" | "upsert";
 }
@@ -46,16 +50,18 @@ export interface ExportOptions {
 const TABLE_FORMATS: readonly FileFormat[] = ["parquet", "arrow", "lancedb", "npy"];
 
 export function importInto(c: Collection, file: string, options: ImportOptions = {}): number {
-  const items: ImportRecord[] = [];
-  const read = readRecords(file, { ...options, dimension: c.dimension }, (records) => {
-    for (const r of records) items.push(r);
-  });
+  const format = options.format ?? formatOfPath(file);
+  const table = TABLE_FORMATS.includes(format);
+  let cols: ResolvedColumnNames = { id: "id", vector: "vector", payload: null, sparse: null };
+  // a table file's ids are rejected when repeated in upsert mode too (JSON lines and CSV: the last wins, as upsertMany)
+  const load = c.beginLoad({ mode: options.mode ?? "insert", rejectRepeats: table, input: "the file" });
   try {
-    return options.mode === "upsert" ? c.upsertMany(items as Item[]) : c.insertMany(items as Item[]);
+    readRecords(file, { ...options, dimension: c.dimension, onColumns: (r) => (cols = r) }, (records, first) => load.add(records as Item[], first));
+    return load.commit();
   } catch (e) {
-    // the collection says which item failed; for table formats that is the row, and the code says the column
-    if (e instanceof VqliteError && e.item !== undefined && TABLE_FORMATS.includes(read.format)) {
-      const cols = read.columns ?? { id: "id", vector: "vector", payload: null, sparse: null };
+    load.abort();
+    // the load says which item failed; for table formats that is the row, and the code says the column
+    if (e instanceof VqliteError && e.item !== undefined && table) {
       const cause = e.cause instanceof VqliteError ? e.cause : e;
       const column =
         e.code === "INVALID_ID" || e.code === "DUPLICATE_ID"

@@ -50,17 +50,19 @@ export function validateId(id: unknown): string {
   return id;
 }
 
-/**
- * Copy into `out` (a fresh Float32Array by default), checking dimension and
- * finiteness (after float32 rounding), normalising when asked.
- */
-export function validateVector(v: unknown, dimension: number, normalize: boolean, out?: Float32Array): Float32Array {
+/** Copy into a fresh Float32Array, checking dimension and finiteness (after float32 rounding). */
+export function validateVector(v: unknown, dimension: number, normalize: boolean): Float32Array {
+  return validateVectorInto(v, dimension, normalize, null);
+}
+
+/** validateVector writing into `out` (a view of `dimension` floats, e.g. a bulk load's chunk buffer) when given. */
+export function validateVectorInto(v: unknown, dimension: number, normalize: boolean, into: Float32Array | null): Float32Array {
   if (!(v instanceof Float32Array || v instanceof Float64Array || Array.isArray(v))) {
     throw errors.invalidVector("vector must be an array of numbers or a Float32Array");
   }
   const src = v as ArrayLike<unknown>;
   if (src.length !== dimension) throw errors.dimensionMismatch(dimension, src.length);
-  out ??= new Float32Array(dimension);
+  const out = into ?? new Float32Array(dimension);
   if (Array.isArray(v)) {
     for (let i = 0; i < dimension; i++) {
       const x = src[i];

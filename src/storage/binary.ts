@@ -5,18 +5,39 @@
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Past this size a ByteWriter grows by chunks: a 100 MB snapshot no longer takes 1.5× its size while written. */
+const CHUNK_BYTES = 8 << 20;
+
 export class ByteWriter {
   private buf: Uint8Array;
   private view: DataView;
   private pos = 0;
 
-  constructor(initialSize = 256) {
+  /**
+   * With `sink`, every full chunk is handed to it and its buffer reused, so a
+   * snapshot of any size streams into its file holding one chunk (flush() at
+   * the end hands over the rest); finish() and chunks() are then not for use.
+   */
+  constructor(
+    initialSize = 256,
+    private readonly sink: ((chunk: Uint8Array) => void) | null = null,
+  ) {
     this.buf = new Uint8Array(initialSize);
     this.view = new DataView(this.buf.buffer);
   }
 
-  /** Start again with `skip` bytes left free at the front (kept buffer, no fresh allocation). */
+  /** Hand what is buffered to the sink. */
+  flush(): void {
+    if (this.sink === null || this.pos === 0) return;
+    this.sink(this.buf.subarray(0, this.pos));
+    this.sealedBytes += this.pos;
+    this.pos = 0;
+  }
+
+  /** Start again with `skip` bytes left free at the front (kept buffer, no fresh allocation; not for a sink or chunked writer). */
   restart(skip = 0): this {
+    if (this.sink !== null || this.sealed.length > 0) throw new Error("restart() is for a plain writer");
+    this.pos = 0;
     this.ensure(skip);
     this.pos = skip;
     return this;
@@ -28,11 +49,32 @@ export class ByteWriter {
   }
 
   get length(): number {
-    return this.pos;
+    return this.sealedBytes + this.pos;
   }
+
+  /** Full chunks before `buf` (a writer past CHUNK_BYTES grows by chunks, not by doubling and copying). */
+  private sealed: Uint8Array[] = [];
+  private sealedBytes = 0;
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
+    if (this.sink !== null && this.buf.length >= CHUNK_BYTES) {
+      this.flush();
+      if (n > this.buf.length) {
+        this.buf = new Uint8Array(n);
+        this.view = new DataView(this.buf.buffer);
+      }
+      return;
+    }
+    if (this.buf.length >= CHUNK_BYTES) {
+      // a big image (a snapshot of millions of rows): keep what is written, continue in a new chunk
+      this.sealed.push(this.buf.subarray(0, this.pos));
+      this.sealedBytes += this.pos;
+      this.buf = new Uint8Array(Math.max(CHUNK_BYTES, n));
+      this.view = new DataView(this.buf.buffer);
+      this.pos = 0;
+      return;
+    }
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
     const next = new Uint8Array(size);
@@ -96,8 +138,21 @@ export class ByteWriter {
     return this.bytes(a);
   }
 
+  /** Everything written, in one array (copied together when the writer grew by chunks). */
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
+    if (this.sealed.length === 0) return this.buf.subarray(0, this.pos);
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const c of this.chunks()) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  }
+
+  /** Everything written, as the chunks it is held in (no copy): for writing a big image to a file. */
+  chunks(): Uint8Array[] {
+    return [...this.sealed, this.buf.subarray(0, this.pos)];
   }
 }
 
@@ -193,6 +248,7 @@ export function utf8Length(s: string): number {
   return encoder.encode(s).length;
 }
 
-export function crc32(data: Uint8Array): number {
-  return Bun.hash.crc32(data) >>> 0;
+/** CRC32 of `data`; `previous`: the CRC32 of the bytes before it (so crc32(b, crc32(a)) is the CRC32 of a then b). */
+export function crc32(data: Uint8Array, previous?: number): number {
+  return (previous === undefined ? Bun.hash.crc32(data) : Bun.hash.crc32(data, previous)) >>> 0;
 }

@@ -18,12 +18,21 @@ export function syncDirectory(dir: string): void {
 
 /** Write `data` to `file` so that after a crash either the old or the new content is there, never a mix. */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  writeFileAtomicStream(file, (write) => write(typeof data === "string" ? Buffer.from(data) : data));
+}
+
+/** writeFileAtomic for content made piece by piece: `produce` calls `write` with each piece in order. */
+export function writeFileAtomicStream(file: string, produce: (write: (bytes: Uint8Array) => void) => void): void {
   const tmp = `${file}.tmp`;
   io(`writing ${file}`, () => {
     try {
       const fd = vfs.open(tmp, "w");
       try {
-        writeAll(fd, typeof data === "string" ? Buffer.from(data) : data, 0);
+        let at = 0;
+        produce((bytes) => {
+          writeAll(fd, bytes, at);
+          at += bytes.length;
+        });
         vfs.fsync(fd);
       } finally {
         closeQuietly(fd);
@@ -77,6 +86,17 @@ export function writeAll(fd: number, bytes: Uint8Array, position?: number): void
     if (n > 0) stalled = 0;
     off += Math.max(0, n);
   }
+}
+
+/** Fill `out` from `position` (fewer bytes at the end of the file); returns the bytes read. */
+export function readInto(fd: number, out: Uint8Array, position: number): number {
+  let off = 0;
+  while (off < out.length) {
+    const n = vfs.read(fd, out, off, out.length - off, position + off);
+    if (n === 0) break;
+    off += n;
+  }
+  return off;
 }
 
 export function readAt(fd: number, length: number, position: number): Uint8Array {

@@ -37,6 +37,10 @@
  *        were cut by a reset; reload everything from the newest manifest.
  *    So a reader always holds exactly a prefix of the committed history: a
  *    batch is one record, and a record is applied whole or not at all.
+ *    A bulk load (collection/bulk_load.ts) writes no record: its rows go past
+ *    the committed ends of the files and its commit is a checkpoint whose
+ *    checkpoint LSN is one past the last record, so no reader counts itself
+ *    caught up with it and each reloads the collection's new snapshot.
  *
  * 3. Pins. A reader registers a file readers/PID.STARTTIME.N naming the files
  *    of the generation it uses (vector files it maps, snapshots it may still

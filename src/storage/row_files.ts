@@ -40,7 +40,7 @@
 import { errors, io } from "../errors";
 import { crc32 } from "./binary";
 import * as zlib from "node:zlib";
-import { closeQuietly, readAt, syncDirectory, writeAll } from "./files";
+import { closeQuietly, readAt, readInto, syncDirectory, writeAll } from "./files";
 import { vfs } from "./fs";
 import * as path from "node:path";
 
@@ -506,6 +506,7 @@ export class RowFiles {
       idx[i + 1] = Math.floor(off / 4294967296);
       idx[i + 2] = length;
       idx[i + 3] = idHash(rec.id);
+      if (this.hashes !== null) this.cacheHash(row, idx[i + 3]!);
     });
     io(`writing ${path.join(this.dir, this.state.rowsFile)}`, () => writeAll(this.heapFd, bytes, base));
     io(`writing ${path.join(this.dir, this.state.ridxFile)}`, () => writeAll(this.ridxFd, new Uint8Array(idx.buffer), ROW_FILE_HEADER + from * 16));
@@ -555,19 +556,19 @@ export class RowFiles {
   /** Write a new hash table file covering the live rows of [0, n) (after remap: it reads the row index), synced. */
   writeHash(name: string, n: number, live: (row: number) => boolean): void {
     let count = 0;
-    for (let row = 0; row < n; row++) if (live(row) && this.hashAt(row) !== null) count++;
+    this.forEachHash(n, (row) => {
+      if (live(row)) count++;
+    });
     let cap = 16;
     while (cap < count * 2) cap *= 2;
     const slots = new Uint32Array(cap);
     const mask = cap - 1;
-    for (let row = 0; row < n; row++) {
-      if (!live(row)) continue;
-      const h = this.hashAt(row);
-      if (h === null) continue;
+    this.forEachHash(n, (row, h) => {
+      if (!live(row)) return;
       let s = h & mask;
       while (slots[s] !== 0) s = (s + 1) & mask;
       slots[s] = row + 1;
-    }
+    });
     const file = path.join(this.dir, name);
     const fd = createFile(file, header(MAGIC_HIDX, (v) => {
       v.setUint32(12, cap, true);
@@ -590,6 +591,28 @@ export class RowFiles {
       this.state.hidxFile = before.name;
       this.state.hashRows = before.rows;
       throw e;
+    }
+  }
+
+  /**
+   * The id hash of every row of [0, n) with a record, read from the row index
+   * with positioned reads a MiB at a time: reading it through the mapping would
+   * keep the whole index resident in this process (RssFile) after a rehash.
+   */
+  private forEachHash(n: number, fn: (row: number, hash: number) => void): void {
+    const CHUNK = 65536;
+    const file = path.join(this.dir, this.state.ridxFile);
+    // one buffer for every read (a new one per MiB was 120 MB of garbage per rehash at 4M rows)
+    const idx = new Uint32Array(Math.min(CHUNK, n) * 4);
+    const bytes = new Uint8Array(idx.buffer);
+    for (let start = 0; start < n; start += CHUNK) {
+      const m = Math.min(CHUNK, n - start);
+      const got = io(`reading ${file}`, () => readInto(this.ridxFd, bytes.subarray(0, m * 16), ROW_FILE_HEADER + start * 16));
+      if (got !== m * 16) throw errors.corrupt(file, `holds fewer than ${n} rows`);
+      for (let i = 0; i < m; i++) {
+        if (idx[i * 4] === 0 && idx[i * 4 + 1] === 0) continue;
+        fn(start + i, idx[i * 4 + 3]!);
+      }
     }
   }
 
@@ -754,14 +777,45 @@ export class RowFiles {
   }
 
   /** Among rows [0, hashRows), the first holding `id` that `accept` takes. */
+  /**
+   * Keep every row's id hash in RAM (4 bytes a row) while `on`: findRow then
+   * compares hashes there instead of in the mapped row index, whose pages a
+   * bulk load's lookups of new ids would otherwise make resident all over
+   * (16 bytes a row of RssFile). Off again, the copy goes.
+   */
+  cacheHashes(on: boolean): void {
+    if (!on) {
+      this.hashes = null;
+      return;
+    }
+    if (this.hashes !== null) return;
+    this.hashes = new Uint32Array(Math.max(1024, this.state.rows));
+    this.forEachHash(this.state.rows, (row, h) => this.cacheHash(row, h));
+  }
+
+  private hashes: Uint32Array | null = null;
+
+  private cacheHash(row: number, h: number): void {
+    let a = this.hashes!;
+    if (row >= a.length) {
+      let cap = a.length;
+      while (cap <= row) cap *= 2;
+      const next = new Uint32Array(cap);
+      next.set(a);
+      this.hashes = a = next;
+    }
+    a[row] = h;
+  }
+
   findRow(id: string, accept: (row: number) => boolean): number | undefined {
     if (this.state.hashRows === 0) return undefined;
-    const h = idHash(id), mask = this.hashMask, slots = this.slots, ridx = this.ridx;
+    const h = idHash(id), mask = this.hashMask, slots = this.slots, ridx = this.ridx, hashes = this.hashes;
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const v = slots[s]!;
       if (v === 0) return undefined;
       const row = v - 1;
-      if (ridx[row * 4 + 3] === h && accept(row) && this.idAt(row) === id) return row;
+      const rh = hashes !== null && row < hashes.length ? hashes[row]! : ridx[row * 4 + 3];
+      if (rh === h && accept(row) && this.idAt(row) === id) return row;
     }
   }
 

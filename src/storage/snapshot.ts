@@ -6,20 +6,38 @@
  * Manifest: JSON text, then a line "crc32 XXXXXXXX" over the JSON text.
  */
 import { errors } from "../errors";
-import { ByteReader, crc32 } from "./binary";
-import { readFileBytes, writeFileAtomic } from "./files";
+import { ByteReader, ByteWriter, crc32 } from "./binary";
+import { readFileBytes, writeFileAtomic, writeFileAtomicStream } from "./files";
 
 const SNAP_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x53, 0x4e, 0x41, 0x50, 0x01]); // "VQLSNAP\1"
 const SNAP_VERSION = 1;
 
 export function writeSnapshotFile(file: string, body: Uint8Array): void {
-  const out = new Uint8Array(12 + body.length + 4);
-  out.set(SNAP_MAGIC, 0);
-  const v = new DataView(out.buffer);
-  v.setUint32(8, SNAP_VERSION, true);
-  out.set(body, 12);
-  v.setUint32(12 + body.length, crc32(out.subarray(0, 12 + body.length)), true);
-  writeFileAtomic(file, out);
+  writeSnapshotStream(file, (w) => w.raw(body));
+}
+
+/**
+ * Write a snapshot whose body `fill` writes into a ByteWriter that streams
+ * into the file a chunk at a time (the checksum is chained over the chunks),
+ * so a snapshot of millions of rows never exists whole in RAM.
+ */
+export function writeSnapshotStream(file: string, fill: (w: ByteWriter) => void): void {
+  writeFileAtomicStream(file, (write) => {
+    const head = new Uint8Array(12);
+    head.set(SNAP_MAGIC, 0);
+    new DataView(head.buffer).setUint32(8, SNAP_VERSION, true);
+    write(head);
+    let sum = crc32(head);
+    const w = new ByteWriter(1 << 16, (chunk) => {
+      sum = crc32(chunk, sum);
+      write(chunk);
+    });
+    fill(w);
+    w.flush();
+    const tail = new Uint8Array(4);
+    new DataView(tail.buffer).setUint32(0, sum, true);
+    write(tail);
+  });
 }
 
 /** Read and verify a snapshot; returns a reader positioned at the body. */

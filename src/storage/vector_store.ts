@@ -19,6 +19,8 @@ export interface VectorStore {
   data(): Float32Array;
   /** Zero-copy view of one row. */
   get(row: number): Float32Array;
+  /** Copy one row into `out` (for a file store during a bulk load, a positioned read: see MmapVectorStore.readThrough). */
+  readRow(row: number, out: Float32Array): void;
   /** Make room for `extra` more rows so the next appends cannot fail half-way. */
   reserve(extra: number): void;
   /** Append one row (already validated), returning its row number. */
@@ -111,6 +113,12 @@ export class MemoryVectorStore implements VectorStore {
     if (row < 0 || row >= this.rows) throw new RangeError(`row ${row} out of range 0..${this.rows - 1}`);
     const d = this.dimension;
     return this.buf.subarray(row * d, row * d + d);
+  }
+
+  readRow(row: number, out: Float32Array): void {
+    if (row < 0 || row >= this.rows) throw new RangeError(`row ${row} out of range 0..${this.rows - 1}`);
+    const d = this.dimension, b = this.buf, off = row * d;
+    for (let i = 0; i < d; i++) out[i] = b[off + i]!;
   }
 
   reserve(extra: number): void {

@@ -94,7 +94,9 @@ function describe(v: unknown): string {
 /**
  * Read every batch of `reader`, map it to records and hand them to `onBatch`
  * with the index of their first row. Vectors are copied into one float32
- * buffer per batch, so nothing of the reader's batch is kept.
+ * buffer per batch, so nothing of the reader's batch is kept. Ids repeated
+ * in the file are for the importer to find (it knows every id it staged;
+ * a set of every id here would grow with the file).
  */
 export function readTable(
   file: string,
@@ -104,7 +106,7 @@ export function readTable(
 ): ResolvedColumns {
   const cols = resolveColumns(file, reader.columns, options);
   const wanted = [cols.id, cols.vector, ...(cols.payload ? [cols.payload] : []), ...(cols.sparse ? [cols.sparse] : []), ...cols.fields];
-  const seen = new Set<string>();
+  options.onColumns?.(cols);
   const progress: Progress | undefined = options.onProgress;
   let dimension = options.dimension;
   let row = 0;
@@ -122,8 +124,6 @@ export function readTable(
       else if (rawId === null || rawId === undefined) throw bad("INVALID_ID", cols.id, "the id is null");
       else throw bad("INVALID_ID", cols.id, `an id must be a string or an integer, got ${describe(rawId)} (column type ${reader.typeOf(cols.id)})`);
       if (id === "") throw bad("INVALID_ID", cols.id, "the id is empty");
-      if (seen.has(id)) throw bad("DUPLICATE_ID", cols.id, `id ${JSON.stringify(id)} appears twice in the file`);
-      seen.add(id);
       // vector
       let vec: ArrayLike<unknown> | null | undefined = batch.vector?.(cols.vector, i);
       if (vec === undefined) {

@@ -5,21 +5,20 @@
  *
  * | format  | read                                    | write                                  |
  * |---------|-----------------------------------------|----------------------------------------|
- * | jsonl   | whole file                              | streamed, a line per item              |
- * | csv     | whole file                              | streamed (pgvector-ready `[1,2]` text) |
- * | fvecs   | whole file (optionally .gz)             | —                                      |
+ * | jsonl   | 4 MiB pieces (a .gz file unpacked whole)| streamed, a line per item              |
+ * | csv     | 4 MiB pieces (a .gz file unpacked whole)| streamed (pgvector-ready `[1,2]` text) |
+ * | fvecs   | 4 MiB of records (.gz unpacked whole)   | —                                      |
  * | npy     | chunks of rows                          | streamed float32                       |
  * | parquet | a row group at a time                   | streamed row groups                    |
  * | arrow   | a record batch at a time (mapped file)  | streamed record batches                |
  * | lancedb | through @lancedb/lancedb in a child     | through @lancedb/lancedb in a child    |
  */
 import { errors } from "../../errors";
-import { readDataFile } from "../data_files";
 import { readTable, type ResolvedColumns } from "./columns";
 import { writeQdrantPoints } from "./engines";
 import { readNpy, writeNpy } from "./npy";
 import { writeStreaming } from "./sink";
-import { csvField, parseCsv, parseFvecs, parseJsonl } from "./text";
+import { csvField, readCsv, readFvecs, readJsonl } from "./text";
 import { formatOfPath, type ExportFlavor, type ExportRecord, type FileFormat, type ImportRecord, type ReadOptions, type WriteOptions } from "./types";
 
 // apache-arrow and hyparquet take ~0.4 s to load: only COPYs that need them pay for it
@@ -61,18 +60,14 @@ export function readRecords(
   };
   switch (format) {
     case "jsonl":
-    case "csv":
-    case "fvecs": {
-      const bytes = readDataFile(file);
-      let items: ImportRecord[];
-      if (format === "fvecs") items = parseFvecs(file, bytes, options.onProgress);
-      else {
-        const text = new TextDecoder().decode(bytes);
-        items = format === "csv" ? parseCsv(file, text, options.onProgress) : parseJsonl(file, text, options.onProgress);
-      }
-      count(items, 0);
+      readJsonl(file, count, options.onProgress, options.batchRows);
       break;
-    }
+    case "csv":
+      readCsv(file, count, options.onProgress, options.batchRows);
+      break;
+    case "fvecs":
+      readFvecs(file, count, options);
+      break;
     case "npy":
       readNpy(file, count, options);
       break;

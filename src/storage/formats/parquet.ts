@@ -1,7 +1,8 @@
 /**
  * Parquet through hyparquet (reading) and hyparquet-writer (writing), both
  * pure JavaScript. Reading fetches byte ranges of the file with positional
- * reads and decodes one row group at a time; writing streams row groups of
+ * reads and decodes one row group at a time (a row group of more than 32 MB
+ * whose columns carry an offset index, a slice of its pages at a time); writing streams row groups of
  * `id` (utf8), `vector` (LIST<FLOAT>, the layout pyarrow, DuckDB, LanceDB
  * and Milvus read as a list of float32), `payload` (utf8 JSON) and, when
  * present, `sparse` (utf8 JSON).
@@ -16,6 +17,9 @@ import { settle } from "./sync";
 import type { ExportRecord, Progress } from "./types";
 import { vfs } from "../fs";
 
+/** Uncompressed column bytes decoded at a time from a row group that has an offset index. */
+const SLICE_BYTES = 32 << 20;
+
 function describeType(node: SchemaTree): string {
   const e = node.element;
   if (e.converted_type === "LIST" || e.logical_type?.type === "LIST") {
@@ -27,7 +31,7 @@ function describeType(node: SchemaTree): string {
   return logical ? `${e.type}(${logical})` : String(e.type);
 }
 
-export function openParquet(file: string): TableReader & { close(): void } {
+export function openParquet(file: string, sliceBytes = SLICE_BYTES): TableReader & { close(): void } {
   const fd = io(`opening ${file}`, () => vfs.open(file, "r"));
   try {
     const size = io(`reading ${file}`, () => vfs.fileSize(fd));
@@ -61,31 +65,41 @@ export function openParquet(file: string): TableReader & { close(): void } {
         let start = 0;
         for (const group of metadata.row_groups) {
           const n = Number(group.num_rows);
-          let rows: Record<string, unknown>[] = [];
-          try {
-            settle(
-              parquetRead({
-                file: source,
-                metadata,
-                columns: [...wanted],
-                rowStart: start,
-                rowEnd: start + n,
-                rowFormat: "object",
-                onComplete: (r: Record<string, unknown>[]) => {
-                  rows = r;
-                },
-              }),
-            );
-          } catch (e) {
-            if (e instanceof VqliteError) throw e;
-            throw errors.corrupt(file, `cannot decode row group at row ${start} (${(e as Error).message})`);
+          // A big row group whose columns have an offset index (page locations) is read a
+          // slice of pages at a time; without one, hyparquet must fetch whole column chunks,
+          // so the group is read whole (memory is bounded by the largest row group then).
+          const chunks = group.columns.filter((c) => wanted.includes(c.meta_data?.path_in_schema[0] ?? ""));
+          const indexed = chunks.length > 0 && chunks.every((c) => c.offset_index_offset !== undefined && c.offset_index_length !== undefined);
+          const bytes = chunks.reduce((sum, c) => sum + Number(c.meta_data?.total_uncompressed_size ?? 0), 0);
+          const sliceRows = indexed && bytes > sliceBytes ? Math.max(1, Math.floor((n * sliceBytes) / bytes)) : n;
+          for (let s = 0; s < n; s += sliceRows) {
+            const m = Math.min(sliceRows, n - s);
+            let rows: Record<string, unknown>[] = [];
+            try {
+              settle(
+                parquetRead({
+                  file: source,
+                  metadata,
+                  columns: [...wanted],
+                  rowStart: start + s,
+                  rowEnd: start + s + m,
+                  rowFormat: "object",
+                  useOffsetIndex: sliceRows < n,
+                  onComplete: (r: Record<string, unknown>[]) => {
+                    rows = r;
+                  },
+                } as Parameters<typeof parquetRead>[0]),
+              );
+            } catch (e) {
+              if (e instanceof VqliteError) throw e;
+              throw errors.corrupt(file, `cannot decode row group at row ${start + s} (${(e as Error).message})`);
+            }
+            const batch: ColumnBatch = { numRows: rows.length, value: (c, i) => rows[i]![c] };
+            yield batch;
+            rows = [];
+            Bun.gc(false); // the decoded rows are garbage now: collect them before decoding more
           }
-          const batch: ColumnBatch = { numRows: rows.length, value: (c, i) => rows[i]![c] };
-          yield batch;
           start += n;
-          rows = [];
-          Bun.gc(false); // the decoded group is garbage now: collect it before decoding the next
-
         }
       },
     };

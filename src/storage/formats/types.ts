@@ -50,9 +50,19 @@ export interface ReadOptions extends ColumnOptions {
   readonly table?: string;
   /** The collection's dimension: rows of another length are rejected with their row and column. */
   readonly dimension?: number;
-  /** Rows per batch handed to `onBatch` (default 8192). */
+  /** Rows per batch handed to `onBatch` (default: about 4 MiB of input; Parquet: a row group, Arrow: a record batch). */
   readonly batchRows?: number;
   readonly onProgress?: Progress;
+  /** Table formats: called with the resolved columns before the first batch (for error messages). */
+  readonly onColumns?: (columns: ResolvedColumnNames) => void;
+}
+
+/** Which columns of a table file hold the id, vector, payload and sparse vector. */
+export interface ResolvedColumnNames {
+  readonly id: string;
+  readonly vector: string;
+  readonly payload: string | null;
+  readonly sparse: string | null;
 }
 
 export interface WriteOptions extends ColumnOptions {

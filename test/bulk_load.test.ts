@@ -139,6 +139,43 @@ describe("a failed COPY leaves the collection as it was", () => {
   });
 });
 
+describe("a COPY into a zstd collection with a payload index", () => {
+  test("a failed COPY leaves index and payloads as they were; a good one is indexed, compressed and equal to a scan", () => {
+    const dir = tempDir();
+    const dbDir = path.join(dir, "db");
+    const tags = (c: Collection, t: string) => c.idsWhere({ field: "tag", eq: t }).sort();
+    const scan = (c: Collection, t: string) => [...c].filter((i) => (i.payload as { tag?: string } | null)?.tag === t).map((i) => i.id).sort();
+    {
+      using db = open(dbDir);
+      const c = db.createCollection("docs", { dimension: DIM, metric: "l2", storage: "mmap", compression: "zstd", index: { type: "clustered" } });
+      c.insertMany(Array.from({ length: 40 }, (_, i) => ({ id: `s${i}`, vector: vec(i), payload: { tag: `t${i % 5}`, text: "seed ".repeat(20) } })));
+      c.createPayloadIndex("tag");
+      db.checkpoint(); // stored bytes count rows in the row files as compressed, rows only in the log as raw
+      const before = [tags(c, "t1"), c.count(), c.payloadBytes()];
+      expect(c.payloadBytes().stored).toBeLessThan(c.payloadBytes().raw);
+      expectCode(() => c.importFrom(writeJsonl(path.join(dir, "bad.jsonl"), 900, 700), { batchRows: 64 }), "INVALID_ARGUMENT");
+      expect([tags(c, "t1"), c.count(), c.payloadBytes()]).toEqual(before);
+      expect(db.check().problems).toEqual([]);
+      expect(c.importFrom(writeJsonl(path.join(dir, "good.jsonl"), 900), { batchRows: 64 })).toBe(900);
+      for (const t of ["t0", "t1", "t4"]) {
+        expect(tags(c, t)).toEqual(scan(c, t));
+        expect(tags(c, t).length).toBe(8 + 180);
+      }
+      const r = c.searchWithReport(vec(3, 2), { k: 5, where: { field: "tag", eq: "t3" } });
+      expect(r.payloadIndexes).toEqual(["tag"]);
+      expect(r.hits.every((h) => (h.payload as { tag: string }).tag === "t3")).toBe(true);
+      expect(db.check().problems).toEqual([]);
+    }
+    using db = open(dbDir);
+    const c = db.collection("docs");
+    expect(c.config.compression).toBe("zstd");
+    expect(c.count()).toBe(940);
+    for (const t of ["t0", "t2"]) expect(tags(c, t)).toEqual(scan(c, t));
+    expect(c.get("f123")!.payload).toEqual({ n: 123, tag: "t3" });
+    expect(db.check().problems).toEqual([]);
+  });
+});
+
 describe("a COPY larger than a chunk", () => {
   for (const storage of STORAGES) {
     test(`round-trips ids, vectors, payloads and sparse vectors through reopen (${storage})`, () => {

@@ -21,29 +21,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { heapStats } from "bun:jsc";
 import { open, type Collection } from "../src/index";
-import { procMemory, syntheticRows, writeResult } from "./lib";
+import { procMemory, syntheticRows, textPayload, writeResult } from "./lib";
 
 const DIM = 128;
 const BATCH = 10_000;
 const CATS = 100;
-const WORDS = "vector index search query payload cluster memory disk page file row table hash open close write read commit log snapshot manifest checkpoint recall latency throughput storage record".split(" ");
-
-function payloadFor(i: number): { title: string; cat: string; n: number; text: string } {
-  let s = (i * 2654435761) >>> 0 || 1;
-  const parts: string[] = [];
-  let len = 0;
-  while (len < 1000) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const w = WORDS[s % WORDS.length]!;
-    parts.push(w);
-    len += w.length + 1;
-  }
-  return { title: `document ${i}`, cat: `c${i % CATS}`, n: i, text: parts.join(" ") };
-}
 
 function memory() {
   const m = procMemory();
@@ -65,7 +47,7 @@ function build(dir: string, n: number): number {
   const buf = new Float32Array(BATCH * DIM);
   for (let have = c.count(); have < n; have += BATCH) {
     syntheticRows(buf, DIM, have, BATCH);
-    c.insertMany(Array.from({ length: BATCH }, (_, i) => ({ id: `doc-${have + i}`, vector: buf.subarray(i * DIM, (i + 1) * DIM), payload: payloadFor(have + i) })));
+    c.insertMany(Array.from({ length: BATCH }, (_, i) => ({ id: `doc-${have + i}`, vector: buf.subarray(i * DIM, (i + 1) * DIM), payload: textPayload(have + i, CATS) })));
     if ((have / BATCH) % 20 === 0) console.error(`  ${have + BATCH} rows`);
   }
   if (c.hasPayloadIndex("cat")) c.dropPayloadIndex("cat");

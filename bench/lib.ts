@@ -95,3 +95,23 @@ export const CPU_CLOCK = (() => {
     return "wall time";
   }
 })();
+
+const WORDS = "vector index search query payload cluster memory disk page file row table hash open close write read commit log snapshot manifest checkpoint recall latency throughput storage record".split(" ");
+
+/** ~1 KB of deterministic text for item i, with a keyword field `cat` of `cats` values (1/cats selective). */
+export function textPayload(i: number, cats = 100): { title: string; cat: string; n: number; text: string } {
+  let s = (i * 2654435761) >>> 0 || 1;
+  const parts: string[] = [];
+  let len = 0;
+  while (len < 1000) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    const w = WORDS[s % WORDS.length]!;
+    parts.push(w);
+    len += w.length + 1;
+  }
+  return { title: `document ${i}`, cat: `c${i % cats}`, n: i, text: parts.join(" ") };
+}

@@ -23,30 +23,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { heapStats } from "bun:jsc";
 import { open } from "../src/index";
-import { procMemory, syntheticRows, writeResult } from "./lib";
+import { procMemory, syntheticRows, textPayload, writeResult } from "./lib";
 
 const DIM = 128;
 const BATCH = 10_000;
 const QUERIES = 1_000;
-const WORDS = "vector index search query payload cluster memory disk page file row table hash open close write read commit log snapshot manifest checkpoint recall latency throughput storage record".split(" ");
-
-/** ~1 KB of deterministic text for item i. */
-function payloadFor(i: number): { title: string; cat: string; n: number; text: string } {
-  let s = (i * 2654435761) >>> 0 || 1;
-  const parts: string[] = [];
-  let len = 0;
-  while (len < 1000) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const w = WORDS[s % WORDS.length]!;
-    parts.push(w);
-    len += w.length + 1;
-  }
-  return { title: `document ${i}`, cat: `c${i % 100}`, n: i, text: parts.join(" ") };
-}
 
 /** /proc/self/status figures, with `heapUsedMB` as JS objects only: Bun counts mapped buffers as heap "extra memory". */
 function memory() {
@@ -188,7 +169,7 @@ function main(): void {
     const t0 = performance.now();
     for (; have < target; have += BATCH) {
       syntheticRows(buf, DIM, have, BATCH);
-      c.insertMany(Array.from({ length: BATCH }, (_, i) => ({ id: `doc-${have + i}`, vector: buf.subarray(i * DIM, (i + 1) * DIM), payload: payloadFor(have + i) })));
+      c.insertMany(Array.from({ length: BATCH }, (_, i) => ({ id: `doc-${have + i}`, vector: buf.subarray(i * DIM, (i + 1) * DIM), payload: textPayload(have + i) })));
     }
     db.close();
     const sec = (performance.now() - t0) / 1000;

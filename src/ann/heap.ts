@@ -95,3 +95,15 @@ export class MaxHeap extends Heap {
     super(capacity, true);
   }
 }
+
+/** Empty a max-heap of the best results into `ids` and `scores`, ascending by score. */
+export function drainAscending(res: MaxHeap, ids: number[], scores: number[]): void {
+  const n = res.size;
+  ids.length = n;
+  scores.length = n;
+  for (let i = n - 1; i >= 0; i--) {
+    ids[i] = res.topVal;
+    scores[i] = res.topKey;
+    res.pop();
+  }
+}

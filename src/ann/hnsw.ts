@@ -28,7 +28,7 @@ import { Reranker } from "./rerank";
 import { TopK } from "./topk";
 import { wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
 import { FlatIndex } from "./flat";
-import { MaxHeap, MinHeap } from "./heap";
+import { drainAscending, MaxHeap, MinHeap } from "./heap";
 import { resolveIndexOptions, type QuantizationKind } from "./config";
 import { BinaryQuantizer, ScalarQuantizer, type Quantizer } from "./quantize";
 import { XorShift32 } from "./random";
@@ -431,19 +431,6 @@ export class HnswIndex implements VectorIndex {
     }
   }
 
-  /** Drain res into ascending arrays. */
-  private drainResults(ids: number[], scores: number[]): void {
-    const res = this.res;
-    const n = res.size;
-    ids.length = n;
-    scores.length = n;
-    for (let i = n - 1; i >= 0; i--) {
-      ids[i] = res.topVal;
-      scores[i] = res.topKey;
-      res.pop();
-    }
-  }
-
   // ---- construction ------------------------------------------------------------------------
 
   private randomLevel(): number {
@@ -478,7 +465,7 @@ export class HnswIndex implements VectorIndex {
     const scores: number[] = [];
     for (let l = Math.min(level, this.maxLevel); l >= 0; l--) {
       this.searchLevel(cur, curScore, this.efConstruction, l, accept);
-      this.drainResults(ids, scores);
+      drainAscending(this.res, ids, scores);
       if (ids.length === 0) continue;
       cur = ids[0]!;
       curScore = scores[0]!;
@@ -631,7 +618,7 @@ export class HnswIndex implements VectorIndex {
     this.searchLevel(start, startScore, listSize, 0, accept);
     const ids: number[] = [];
     const scores: number[] = [];
-    this.drainResults(ids, scores);
+    drainAscending(this.res, ids, scores);
     const traversed = this.distCount;
     let rows: number[], finalScores: number[];
     if (this.useCodes) {

@@ -16,7 +16,7 @@
  * those a single-thread build draws; the links differ with the insert order.
  * The caller (HnswIndex.rebuildParallel) adopts the lists as its graph.
  */
-import { MaxHeap, MinHeap } from "./heap";
+import { drainAscending, MaxHeap, MinHeap } from "./heap";
 import { sharedKernels, wasmKernels, type WasmKernels } from "./wasm";
 import type { Metric } from "./distance";
 
@@ -233,7 +233,7 @@ export class SharedGraphBuilder {
       const ids = this.ids, scores = this.scores;
       for (let l = Math.min(level, maxLevel); l >= 0; l--) {
         this.searchLevel(row, cur, curScore, l);
-        this.drainResults(ids, scores);
+        drainAscending(this.res, ids, scores);
         if (ids.length === 0) continue;
         cur = ids[0]!;
         curScore = scores[0]!;
@@ -307,18 +307,6 @@ export class SharedGraphBuilder {
           bound = res.size > 0 ? res.topKey : Infinity;
         }
       }
-    }
-  }
-
-  private drainResults(ids: number[], scores: number[]): void {
-    const res = this.res;
-    const n = res.size;
-    ids.length = n;
-    scores.length = n;
-    for (let i = n - 1; i >= 0; i--) {
-      ids[i] = res.topVal;
-      scores[i] = res.topKey;
-      res.pop();
     }
   }
 

@@ -227,3 +227,30 @@ describe("database", () => {
     expect(fs.statSync(path.join(dir, "MANIFEST")).mtimeMs).toBe(t);
   });
 });
+
+describe("large batches", () => {
+  test("batches whose log records pass 8 MB go one after another, and the log replays them", () => {
+    const dir = tempDir();
+    const dim = 1024, n = 2100; // 2,100 × 4 KiB: each batch's log record is over 8 MB
+    const batches = [randomVectors(n, dim, 1), randomVectors(n, dim, 2), randomVectors(n, dim, 3)];
+    const db = open(dir, { durability: "normal" });
+    for (const storage of ["memory", "mmap"] as const) {
+      const c = db.createCollection(storage, { dimension: dim, metric: "l2", storage });
+      batches.forEach((data, b) => c.insertMany(Array.from({ length: n }, (_, i) => ({ id: `b${b}-${i}`, vector: row(data, i, dim), payload: { b, i } }))));
+      expect(c.count()).toBe(3 * n);
+    }
+    // simulate a crash as above: the next open replays the three big records of each collection
+    fs.rmSync(path.join(dir, "LOCK"));
+    (db as unknown as { lock: { release(): void } }).lock.release();
+    using again = open(dir);
+    expect(again.recovery.replayedRecords).toBe(2 + 6);
+    for (const storage of ["memory", "mmap"]) {
+      const c = again.collection(storage);
+      expect(c.count()).toBe(3 * n);
+      for (const [b, i] of [[0, 0], [1, n - 1], [2, 1234]] as const) {
+        expect(c.get(`b${b}-${i}`)).toMatchObject({ vector: row(batches[b]!, i, dim).slice(), payload: { b, i } });
+      }
+    }
+    expect(again.check().problems).toEqual([]);
+  });
+});

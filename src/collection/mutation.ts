@@ -70,7 +70,7 @@ function readOptionalText(r: ByteReader): string | null | undefined {
 }
 
 /** Scratch of encodeLogFramed: kept between batches so a large batch is encoded into warm memory. */
-let scratch = new ByteWriter(1 << 16);
+let scratch = ByteWriter.contiguous(1 << 16);
 const SCRATCH_KEEP = 64 << 20;
 
 /** A log entry's bytes in a fresh array. */
@@ -83,7 +83,7 @@ export function encodeLogEntry(e: LogEntry): Uint8Array {
  * in a shared buffer: valid until the next call.
  */
 export function encodeLogFramed(e: LogEntry, skip: number): Uint8Array {
-  const w = scratch.capacity > SCRATCH_KEEP ? (scratch = new ByteWriter(1 << 16)) : scratch;
+  const w = scratch.capacity > SCRATCH_KEEP ? (scratch = ByteWriter.contiguous(1 << 16)) : scratch;
   return encodeInto(w.restart(skip), e);
 }
 

@@ -34,9 +34,24 @@ export class ByteWriter {
     this.pos = 0;
   }
 
-  /** Start again with `skip` bytes left free at the front (kept buffer, no fresh allocation; not for a sink or chunked writer). */
+  /** Whether a big image continues in new chunks (finish() then joins them) instead of one buffer doubling. */
+  private sealing = true;
+
+  /**
+   * A writer whose bytes always stay in one buffer, doubling as it grows, so
+   * finish() never copies: for a scratch writer that is restart()ed and reused.
+   */
+  static contiguous(initialSize = 256): ByteWriter {
+    const w = new ByteWriter(initialSize);
+    w.sealing = false;
+    return w;
+  }
+
+  /** Start again, empty, with `skip` bytes left free at the front (the buffer is kept: no fresh allocation). */
   restart(skip = 0): this {
-    if (this.sink !== null || this.sealed.length > 0) throw new Error("restart() is for a plain writer");
+    if (this.sink !== null) throw new Error("restart() is not for a writer with a sink");
+    this.sealed = [];
+    this.sealedBytes = 0;
     this.pos = 0;
     this.ensure(skip);
     this.pos = skip;
@@ -66,7 +81,7 @@ export class ByteWriter {
       }
       return;
     }
-    if (this.buf.length >= CHUNK_BYTES) {
+    if (this.sealing && this.buf.length >= CHUNK_BYTES) {
       // a big image (a snapshot of millions of rows): keep what is written, continue in a new chunk
       this.sealed.push(this.buf.subarray(0, this.pos));
       this.sealedBytes += this.pos;

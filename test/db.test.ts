@@ -254,3 +254,47 @@ describe("large batches", () => {
     expect(again.check().problems).toEqual([]);
   });
 });
+
+describe("large snapshots are mapped, not read", () => {
+  test("a snapshot over 1 MB opens through a private mapping; a fault in it, a flipped byte, or its removal after open are handled", () => {
+    const { setFaultHook } = require("../src/storage/fs") as typeof import("../src/storage/fs");
+    const dir = tempDir();
+    const dim = 64, n = 6000; // live bitmap, norms and 6,000 payloads: a snapshot of several MB
+    const data = randomVectors(n, dim, 9);
+    {
+      using db = open(dir);
+      const c = db.createCollection("m", { dimension: dim, metric: "l2", storage: "memory" });
+      c.insertMany(Array.from({ length: n }, (_, i) => ({ id: `m${i}`, vector: row(data, i, dim), payload: { i, text: "x".repeat(200) } })));
+    }
+    const snap = fs.readdirSync(dir).find((f) => f.endsWith(".snap"))!;
+    expect(fs.statSync(path.join(dir, snap)).size).toBeGreaterThan(1 << 20);
+    // the mapping goes through the seam: a failing mmap is a clear I/O error, and nothing changes
+    const ops: string[] = [];
+    setFaultHook((op, file) => {
+      if (file.endsWith(".snap")) ops.push(op);
+      if (op === "mmap" && file.endsWith(".snap")) throw Object.assign(new Error("injected"), { code: "EIO" });
+    });
+    try {
+      expectCode(() => open(dir), "IO_ERROR");
+    } finally {
+      setFaultHook(null);
+    }
+    expect(ops).toContain("mmap");
+    {
+      using db = open(dir);
+      const c = db.collection("m");
+      expect(c.count()).toBe(n);
+      expect(c.get("m4321")).toMatchObject({ vector: row(data, 4321, dim).slice(), payload: { i: 4321 } });
+      // removing the mapped file after open does not disturb what was read from it
+      fs.rmSync(path.join(dir, snap));
+      expect(c.search(row(data, 17, dim), { k: 1 })[0]!.id).toBe("m17");
+      c.insert("after", row(data, 0, dim)); // the close checkpoints a new snapshot
+    }
+    // a flipped byte inside a mapped snapshot is caught by its checksum
+    const snap2 = fs.readdirSync(dir).find((f) => f.endsWith(".snap"))!;
+    const bytes = fs.readFileSync(path.join(dir, snap2));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
+    fs.writeFileSync(path.join(dir, snap2), bytes);
+    expect(expectCode(() => open(dir), "CORRUPT_FILE").message).toContain(snap2);
+  });
+});

@@ -214,6 +214,16 @@ export const vfs = {
     return Bun.mmap(path, { shared: true });
   },
 
+  /**
+   * Map a whole file private and read-only in use: for an immutable file read
+   * once (a snapshot), whose pages come from the page cache instead of being
+   * copied into fresh memory. Writes to it would never reach the file.
+   */
+  mapPrivate(path: string): Uint8Array<ArrayBuffer> {
+    check("mmap", path);
+    return Bun.mmap(path, { shared: false }) as Uint8Array<ArrayBuffer>;
+  },
+
   /** fsync a directory, so that renames and creations in it are durable. */
   syncDir(dir: string): void {
     check("syncDir", dir);

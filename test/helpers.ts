@@ -4,8 +4,18 @@ import * as path from "node:path";
 import { expect } from "bun:test";
 import { VqliteError } from "../src/errors";
 
+const madeDirs: string[] = [];
+
+/** Remove every tempDir() made so far (test/setup.ts does it after the whole run). */
+export function removeTempDirs(): void {
+  for (const d of madeDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/** A fresh directory under the system's temporary directory, removed after the test run. */
 export function tempDir(prefix = "vqlite-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.push(d);
+  return d;
 }
 
 /** Deterministic PRNG (mulberry32). */

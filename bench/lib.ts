@@ -1,6 +1,7 @@
 /** Shared helpers for benchmarks: process memory readings, data loading, result files. */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { XorShift32 } from "../src/ann/random";
 
 export interface ProcMemory {
   /** JS heap in use (bun's own accounting). */
@@ -100,16 +101,11 @@ const WORDS = "vector index search query payload cluster memory disk page file r
 
 /** ~1 KB of deterministic text for item i, with a keyword field `cat` of `cats` values (1/cats selective). */
 export function textPayload(i: number, cats = 100): { title: string; cat: string; n: number; text: string } {
-  let s = (i * 2654435761) >>> 0 || 1;
+  const g = new XorShift32((i * 2654435761) >>> 0 || 1);
   const parts: string[] = [];
   let len = 0;
   while (len < 1000) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    const w = WORDS[s % WORDS.length]!;
+    const w = WORDS[g.next() % WORDS.length]!;
     parts.push(w);
     len += w.length + 1;
   }

@@ -2,7 +2,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as path from "node:path";
 import { open } from "../src/index";
 import { payloadFor, sparseFor, vectorFor } from "./fixtures/crash_data";
-import { rng, tempDir } from "./helpers";
+import { killChild, rng, tempDir } from "./helpers";
 
 setDefaultTimeout(120_000);
 
@@ -12,32 +12,6 @@ const ROWS_CHILD = path.join(import.meta.dir, "fixtures", "rows_child.ts");
 
 async function runAndKill(dir: string, storage: string, durability: string, firstId: number, seed: number, killAfterMs: number): Promise<string> {
   return killChild([process.execPath, CHILD, dir, storage, durability, String(firstId), String(seed)], killAfterMs);
-}
-
-async function killChild(cmd: string[], killAfterMs: number): Promise<string> {
-  const child = Bun.spawn(cmd, {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const reader = child.stdout.getReader();
-  let out = "";
-  const decoder = new TextDecoder();
-  // wait until it is ingesting, then let it run a random while
-  while (!out.includes("READY\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`child exited early: ${await new Response(child.stderr).text()}`);
-    out += decoder.decode(value);
-  }
-  await Bun.sleep(killAfterMs);
-  child.kill("SIGKILL");
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += decoder.decode(value);
-  }
-  await child.exited;
-  expect(child.signalCode).toBe("SIGKILL");
-  return out;
 }
 
 describe("crash recovery: kill -9 at random moments never loses an acknowledged write", () => {

@@ -116,3 +116,30 @@ export function recallAt(k: number, results: ArrayLike<number>[], reference: Arr
   }
   return hit / (results.length * k);
 }
+
+/** Run `cmd`, wait for its "READY" line, kill it with SIGKILL `killAfterMs` later; returns all it printed. */
+export async function killChild(cmd: string[], killAfterMs: number): Promise<string> {
+  const child = Bun.spawn(cmd, {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = child.stdout.getReader();
+  let out = "";
+  const decoder = new TextDecoder();
+  // wait until it is ingesting, then let it run a random while
+  while (!out.includes("READY\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`child exited early: ${await new Response(child.stderr).text()}`);
+    out += decoder.decode(value);
+  }
+  await Bun.sleep(killAfterMs);
+  child.kill("SIGKILL");
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += decoder.decode(value);
+  }
+  await child.exited;
+  expect(child.signalCode).toBe("SIGKILL");
+  return out;
+}

@@ -2,7 +2,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as path from "node:path";
 import { open, type Collection, type Predicate } from "../src/index";
 import { pidxPayload } from "./fixtures/crash_data";
-import { rng, tempDir } from "./helpers";
+import { killChild, rng, tempDir } from "./helpers";
 
 setDefaultTimeout(120_000);
 
@@ -51,25 +51,7 @@ function landed(c: Collection, m: Model, op: Op): boolean {
 }
 
 async function runAndKill(dir: string, storage: string, seed: number, killAfterMs: number): Promise<string> {
-  const child = Bun.spawn([process.execPath, CHILD, dir, storage, String(seed)], { stdout: "pipe", stderr: "pipe" });
-  const reader = child.stdout.getReader();
-  const decoder = new TextDecoder();
-  let out = "";
-  while (!out.includes("READY\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`child exited early: ${await new Response(child.stderr).text()}`);
-    out += decoder.decode(value);
-  }
-  await Bun.sleep(killAfterMs);
-  child.kill("SIGKILL");
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += decoder.decode(value);
-  }
-  await child.exited;
-  expect(child.signalCode).toBe("SIGKILL");
-  return out;
+  return killChild([process.execPath, CHILD, dir, storage, String(seed)], killAfterMs);
 }
 
 /** The recovered collection holds exactly the model, and its indexes answer what a scan answers. */

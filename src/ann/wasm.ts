@@ -211,22 +211,7 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
 
   set(values: T): void {
     if (values === this.plain || (this.region !== null && values === this.view && this.generation === this.region.heap.generation)) return; // already these
-    // allocating may detach a view of the heap: take such values out first
-    if (wasmHeap !== null && values.buffer === wasmHeap.buffer()) values = values.slice() as T;
-    this.region?.free();
-    this.region = null;
-    this.plain = values;
-    this.length = values.length;
-    if (!wasmHeapEnabled() || values.length === 0) return;
-    try {
-      this.region = WasmRegion.alloc(values.byteLength, false); // every byte is written just below
-    } catch (e) {
-      if (!(e instanceof RangeError)) throw e;
-      return; // the heap cannot hold them: they stay plain
-    }
-    this.generation = -1;
-    this.get().set(values);
-    this.plain = this.make(new ArrayBuffer(0), 0, 0);
+    this.store(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), values);
   }
 
   /**
@@ -234,11 +219,18 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
    * perhaps not aligned): copied once, straight into the heap when it holds them.
    */
   setBytes(bytes: Uint8Array): void {
-    const width = this.plain.BYTES_PER_ELEMENT;
-    if (bytes.length % width !== 0) throw new RangeError("byte length is not a whole number of values");
-    const n = bytes.length / width;
-    // bytes inside the heap itself could move when it grows: take them through a plain copy
-    if (wasmHeap !== null && bytes.buffer === wasmHeap.buffer()) return this.set(this.make(bytes.slice().buffer, 0, n));
+    if (bytes.length % this.plain.BYTES_PER_ELEMENT !== 0) throw new RangeError("byte length is not a whole number of values");
+    this.store(bytes, null);
+  }
+
+  /** Put `bytes` in a heap region, or keep them plain: `owned` as it is (set), else a copy. */
+  private store(bytes: Uint8Array, owned: T | null): void {
+    const n = bytes.length / this.plain.BYTES_PER_ELEMENT;
+    // bytes inside the heap itself could move when it grows: take them out first
+    if (wasmHeap !== null && bytes.buffer === wasmHeap.buffer()) {
+      bytes = bytes.slice();
+      owned = this.make(bytes.buffer as ArrayBuffer, 0, n);
+    }
     this.region?.free();
     this.region = null;
     this.length = n;
@@ -254,7 +246,7 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
         if (!(e instanceof RangeError)) throw e; // the heap cannot hold them: they stay plain
       }
     }
-    this.plain = this.make(bytes.slice().buffer, 0, n);
+    this.plain = owned ?? this.make(bytes.slice().buffer as ArrayBuffer, 0, n);
   }
 
   /** Byte offset of the values in the WebAssembly heap, or -1 when they are in a plain array. */

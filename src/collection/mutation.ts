@@ -73,11 +73,6 @@ function readOptionalText(r: ByteReader): string | null | undefined {
 let scratch = ByteWriter.contiguous(1 << 16);
 const SCRATCH_KEEP = 64 << 20;
 
-/** A log entry's bytes in a fresh array. */
-export function encodeLogEntry(e: LogEntry): Uint8Array {
-  return encodeInto(new ByteWriter(256), e).slice();
-}
-
 /**
  * A log entry's bytes after `skip` free bytes (room for the WAL record header),
  * in a shared buffer: valid until the next call.

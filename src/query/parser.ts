@@ -111,13 +111,7 @@ class VqlParser extends EmbeddedActionsParser {
 
   private createCollection = this.RULE("createCollection", (): Statement => {
     this.CONSUME(K.COLLECTION);
-    let ifNotExists = false;
-    this.OPTION(() => {
-      this.CONSUME(K.IF);
-      this.CONSUME(K.NOT);
-      this.CONSUME(K.EXISTS);
-      ifNotExists = true;
-    });
+    const ifNotExists = this.OPTION(() => this.SUBRULE(this.ifNotExists)) ?? false;
     const collection = this.SUBRULE(this.nameRef);
     const lp = this.CONSUME(T.LParen);
     let dimension: number | undefined;
@@ -285,25 +279,28 @@ class VqlParser extends EmbeddedActionsParser {
 
   private dropCollection = this.RULE("dropCollection", (): Statement => {
     this.CONSUME(K.COLLECTION);
-    let ifExists = false;
-    this.OPTION(() => {
-      this.CONSUME(K.IF);
-      this.CONSUME(K.EXISTS);
-      ifExists = true;
-    });
+    const ifExists = this.OPTION(() => this.SUBRULE(this.ifExists)) ?? false;
     return { kind: "dropCollection", collection: this.SUBRULE(this.nameRef), ifExists, pos: SET_BY_CALLER };
+  });
+
+  // IF NOT EXISTS of a CREATE, IF EXISTS of a DROP: true when written
+  private ifNotExists = this.RULE("ifNotExists", (): boolean => {
+    this.CONSUME(K.IF);
+    this.CONSUME(K.NOT);
+    this.CONSUME(K.EXISTS);
+    return true;
+  });
+
+  private ifExists = this.RULE("ifExists", (): boolean => {
+    this.CONSUME(K.IF);
+    this.CONSUME(K.EXISTS);
+    return true;
   });
 
   // CREATE INDEX [IF NOT EXISTS] ON name (path)
   private createIndex = this.RULE("createIndex", (): Statement => {
     this.CONSUME(K.INDEX);
-    let ifNotExists = false;
-    this.OPTION(() => {
-      this.CONSUME(K.IF);
-      this.CONSUME(K.NOT);
-      this.CONSUME(K.EXISTS);
-      ifNotExists = true;
-    });
+    const ifNotExists = this.OPTION(() => this.SUBRULE(this.ifNotExists)) ?? false;
     this.CONSUME(K.ON);
     const collection = this.SUBRULE(this.nameRef);
     const field = this.SUBRULE(this.indexedField);
@@ -313,12 +310,7 @@ class VqlParser extends EmbeddedActionsParser {
   // DROP INDEX [IF EXISTS] ON name (path)
   private dropIndex = this.RULE("dropIndex", (): Statement => {
     this.CONSUME(K.INDEX);
-    let ifExists = false;
-    this.OPTION(() => {
-      this.CONSUME(K.IF);
-      this.CONSUME(K.EXISTS);
-      ifExists = true;
-    });
+    const ifExists = this.OPTION(() => this.SUBRULE(this.ifExists)) ?? false;
     this.CONSUME(K.ON);
     const collection = this.SUBRULE(this.nameRef);
     const field = this.SUBRULE(this.indexedField);

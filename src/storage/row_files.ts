@@ -281,18 +281,7 @@ export class BlockWriter {
 }
 
 /** Encodes records into one growing buffer, 8-byte aligned, for one append. */
-export class RecordWriter {
-  buf = new Uint8Array(1 << 16);
-  len = 0;
-
-  private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
-  }
+export class RecordWriter extends Bytes {
 
   /** Encode a record; returns its offset in this buffer and its length. */
   add(rec: RowRecord): RecordRef {

@@ -63,22 +63,59 @@ interface ResolvedOptions extends ResolvedIndexOptions<"clustered"> {
 export const SELECTIVE_FILTER = 0.05;
 /** Inner nodes a search's walk expands per leaf probed (see nearestLeaves). */
 const ROUTE_EXPANSIONS_PER_PROBE = 1;
+/**
+ * A full leaf grows by this factor. Leaves split at twice maxLeafSize, so a
+ * leaf grows a few times at most; doubling left on average a third of the
+ * codes' room unused (a 2 GB COPY into mmap + clustered: 159 MB of the
+ * WebAssembly heap in use for 78 MB of codes and norms).
+ */
+const LEAF_GROWTH = 1.25;
 /** Training points per centroid (faiss warns below 39 and caps at 256; ml-kmeans' cost is linear in it). */
 const TRAIN_PER_CENTROID = 64;
+/**
+ * A reopened leaf's arrays as the snapshot holds them (little-endian bytes,
+ * uncopied: pages of the mapped snapshot file), until its first use.
+ */
+interface SavedLeaf {
+  readonly rows: Uint8Array;
+  readonly codes: Uint8Array;
+  readonly rnorms: Uint8Array;
+  readonly rotation: HadamardRotation;
+  /** Rows in the vector store when the snapshot was read: a leaf row at or past it is corruption. */
+  readonly storeRows: number;
+}
+
 class TreeNode {
   children: TreeNode[] | null = null;
   // leaf data (children === null)
-  rows: Int32Array = new Int32Array(0);
+  private rowArray: Int32Array = new Int32Array(0);
+  /**
+   * Set on a reopened leaf until its first use: opening a collection copies no
+   * per-row bytes, and the leaves a workload never visits stay in the page cache
+   * (file-backed memory the kernel can drop) instead of in the WebAssembly heap.
+   */
+  private saved: SavedLeaf | null = null;
+  get rows(): Int32Array {
+    if (this.saved !== null) this.load();
+    return this.rowArray;
+  }
+  set rows(values: Int32Array) {
+    if (this.saved !== null) this.load();
+    this.rowArray = values;
+  }
   private readonly codeStore = HeapArray.int32();
   /** The leaf's 1-bit codes, kept in the WebAssembly heap for the leaf scan: assigning copies in; the view lasts until the heap's next allocation. */
   get codes(): Int32Array {
+    if (this.saved !== null) this.load();
     return this.codeStore.get();
   }
   set codes(values: Int32Array) {
+    if (this.saved !== null) this.load();
     this.codeStore.set(values);
   }
   /** Byte offset of the codes in the WebAssembly heap, or -1. */
   codesOffset(): number {
+    if (this.saved !== null) this.load();
     return this.codeStore.offset();
   }
   /** Inner nodes: the children's centroids, one after another, in the WebAssembly heap, for routing (made on first use, remade when the tree's shape changed). */
@@ -98,29 +135,77 @@ class TreeNode {
   private readonly rnormStore = HeapArray.float32();
   /** Norms of the leaf's residuals, in the WebAssembly heap beside the codes (same rules as `codes`). */
   get rnorms(): Float32Array {
+    if (this.saved !== null) this.load();
     return this.rnormStore.get();
   }
   set rnorms(values: Float32Array) {
+    if (this.saved !== null) this.load();
     this.rnormStore.set(values);
   }
   rnormsOffset(): number {
+    if (this.saved !== null) this.load();
     return this.rnormStore.offset();
   }
-  /** Codes and residual norms from their saved bytes. */
-  setSaved(codeBytes: Uint8Array, rnormBytes: Uint8Array): void {
-    this.codeStore.setBytes(codeBytes);
-    this.rnormStore.setBytes(rnormBytes);
+  /** A reopened leaf: its arrays stay in the snapshot's bytes until first used (see `saved`). */
+  keepSaved(saved: SavedLeaf): void {
+    this.saved = saved;
+  }
+  /** Whether the leaf's arrays are still only in the snapshot's bytes. */
+  get unloaded(): boolean {
+    return this.saved !== null;
+  }
+  /** The saved bytes of an unloaded leaf (rows, codes, residual norms), for writing them out again unchanged. */
+  savedBytes(): SavedLeaf | null {
+    return this.saved;
+  }
+  /** Copy an unloaded leaf's arrays out of the snapshot: rows to a JS array, codes and norms into the WebAssembly heap, and rotate its centroid. */
+  private load(): void {
+    const s = this.saved!;
+    const rows = new Int32Array(this.size);
+    new Uint8Array(rows.buffer).set(s.rows);
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i]! < 0 || rows[i]! >= s.storeRows) throw errors.corrupt("(clustered index)", `a leaf names row ${rows[i]} of ${s.storeRows}`);
+    }
+    this.codeStore.setBytes(s.codes);
+    this.rnormStore.setBytes(s.rnorms);
+    const rotated = new Float32Array(s.rotation.padded);
+    s.rotation.apply(this.centroid, 0, rotated);
+    this.rotatedStore.set(rotated);
+    this.rowArray = rows;
+    this.saved = null;
   }
   size = 0;
+  /**
+   * Room for `capacity` points, keeping the first `size`: the codes and residual
+   * norms grow where they are in the WebAssembly heap (no JS copies to collect).
+   */
+  grow(capacity: number, words: number): void {
+    const rows = new Int32Array(capacity);
+    rows.set(this.rows.subarray(0, this.size));
+    this.rows = rows;
+    this.codeStore.resize(capacity * words);
+    this.rnormStore.resize(capacity);
+  }
+  /** Free this node's WebAssembly regions now (it is being replaced; see HeapArray.free). */
+  release(): void {
+    this.saved = null;
+    this.codeStore.free();
+    this.rnormStore.free();
+    this.rotatedStore.free();
+    this.childrenStore?.free();
+  }
   private readonly rotatedStore = HeapArray.float32();
   /** Rotated centroid (P values), leaves only (empty for inner nodes); in the WebAssembly heap like `codes`. */
   get rotated(): Float32Array {
+    if (this.saved !== null) this.load();
     return this.rotatedStore.get();
   }
   set rotated(values: Float32Array) {
+    if (this.saved !== null) this.load();
     this.rotatedStore.set(values);
   }
   rotatedOffset(): number {
+    if (this.saved !== null) this.load();
     return this.rotatedStore.offset();
   }
   /** Size at which this leaf splits next. */
@@ -208,7 +293,9 @@ export class ClusteredTree implements VectorIndex {
     this.splits = 0;
     this.progress = onProgress ? { report: onProgress, done: 0, total: rows.length } : null;
     try {
+      const old = this.root;
       this.root = this.buildNode(Int32Array.from(rows), 0);
+      for (const n of this.nodes(old)) n.release();
       this.shape++;
     } finally {
       this.progress = null;
@@ -352,18 +439,7 @@ export class ClusteredTree implements VectorIndex {
       node = best;
     }
     const leaf = node;
-    if (leaf.size === leaf.rows.length) {
-      const cap = Math.max(8, leaf.rows.length * 2);
-      const rows = new Int32Array(cap);
-      rows.set(leaf.rows.subarray(0, leaf.size));
-      const codes = new Int32Array(cap * this.words);
-      codes.set(leaf.codes.subarray(0, leaf.size * this.words));
-      const rnorms = new Float32Array(cap);
-      rnorms.set(leaf.rnorms.subarray(0, leaf.size));
-      leaf.rows = rows;
-      leaf.codes = codes;
-      leaf.rnorms = rnorms;
-    }
+    if (leaf.size === leaf.rows.length) leaf.grow(Math.max(8, Math.ceil(leaf.rows.length * LEAF_GROWTH)), this.words);
     this.encodeInto(leaf, leaf.size, row);
     leaf.size++;
     if (leaf.size > leaf.splitAt) this.split(leaf);
@@ -374,6 +450,7 @@ export class ClusteredTree implements VectorIndex {
     const live: number[] = [];
     for (let i = 0; i < leaf.size; i++) if (this.source.isLive(leaf.rows[i]!)) live.push(leaf.rows[i]!);
     const sub = this.buildNode(Int32Array.from(live), 1);
+    leaf.release();
     Object.assign(leaf, sub);
     this.leafCountCache = -1;
     this.shape++;
@@ -420,6 +497,12 @@ export class ClusteredTree implements VectorIndex {
     if (twice > 0) problems.push(`clustered index: ${twice} live rows are in more than one leaf`);
     if (outOfRange > 0) problems.push(`clustered index: ${outOfRange} leaf entries name rows past the end`);
     return problems;
+  }
+
+  /** Every node of the subtree at `node`, inner ones included. */
+  private *nodes(node: TreeNode): Generator<TreeNode> {
+    yield node;
+    if (node.children !== null) for (const ch of node.children) yield* this.nodes(ch);
   }
 
   private *leaves(node: TreeNode = this.root): Generator<TreeNode> {
@@ -639,8 +722,9 @@ export class ClusteredTree implements VectorIndex {
     let bytes = 0;
     const visit = (n: TreeNode) => {
       bytes += 96 + n.centroid.byteLength;
-      if (n.children === null) bytes += n.rows.byteLength + n.codes.byteLength + n.rnorms.byteLength + n.rotated.byteLength;
-      else n.children.forEach(visit);
+      // an unloaded leaf holds no RAM of its own (its bytes are pages of the mapped snapshot)
+      if (n.children !== null) n.children.forEach(visit);
+      else if (!n.unloaded) bytes += n.rows.byteLength + n.codes.byteLength + n.rnorms.byteLength + n.rotated.byteLength;
     };
     visit(this.root);
     bytes += (this.qg.byteLength + this.qr.byteLength + this.uq.byteLength + this.tmp.byteLength) + this.cosTab.byteLength;
@@ -657,7 +741,14 @@ export class ClusteredTree implements VectorIndex {
     const visit = (n: TreeNode) => {
       w.f32array(n.centroid);
       w.f64(n.radius);
-      if (n.children === null) {
+      const saved = n.savedBytes();
+      if (saved !== null) {
+        // an unloaded leaf is written back from its saved bytes, without loading it
+        w.u8(1).u32(n.size).f64(n.splitAt);
+        w.u32(n.size).raw(saved.rows);
+        w.u32(n.size * this.words).raw(saved.codes);
+        w.u32(n.size).raw(saved.rnorms);
+      } else if (n.children === null) {
         w.u8(1).u32(n.size).f64(n.splitAt);
         w.u32array(new Uint32Array(n.rows.buffer, n.rows.byteOffset, n.size));
         w.u32array(new Uint32Array(n.codes.buffer, n.codes.byteOffset, n.size * this.words));
@@ -697,18 +788,12 @@ export class ClusteredTree implements VectorIndex {
       if (r.u8() === 1) {
         node.size = r.u32();
         node.splitAt = r.f64();
-        node.rows = new Int32Array(r.u32array().buffer);
-        // codes and residual norms go from the snapshot's bytes straight into the heap (one copy)
-        const codeBytes = r.u32bytes(), rnormBytes = r.f32bytes();
-        if (node.rows.length !== node.size || codeBytes.length !== node.size * words * 4 || rnormBytes.length !== node.size * 4) {
+        // rows, codes and residual norms stay in the snapshot's bytes until the leaf is first used
+        const rowBytes = r.u32bytes(), codeBytes = r.u32bytes(), rnormBytes = r.f32bytes();
+        if (rowBytes.length !== node.size * 4 || codeBytes.length !== node.size * words * 4 || rnormBytes.length !== node.size * 4) {
           throw new RangeError("leaf arrays have the wrong length");
         }
-        node.setSaved(codeBytes, rnormBytes);
-        const rows = node.rows;
-        for (let i = 0; i < rows.length; i++) if (rows[i]! < 0 || rows[i]! >= storeRows) throw new RangeError("leaf row out of range");
-        const rotated = new Float32Array(index.rotation.padded);
-        index.rotation.apply(centroid, 0, rotated);
-        node.rotated = rotated;
+        node.keepSaved({ rows: rowBytes, codes: codeBytes, rnorms: rnormBytes, rotation: index.rotation, storeRows });
       } else {
         const n = r.u32();
         node.children = [];
@@ -716,6 +801,7 @@ export class ClusteredTree implements VectorIndex {
       }
       return node;
     };
+    index.root.release();
     index.root = read();
     index.leafCountCache = -1;
     return index;

@@ -249,6 +249,38 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
     this.plain = owned ?? this.make(bytes.slice().buffer as ArrayBuffer, 0, n);
   }
 
+  /**
+   * Give the heap region back now (the array is empty after): for an owner that
+   * drops its values during a synchronous run, where the finalizer that would
+   * otherwise free them cannot run until the event loop turns.
+   */
+  free(): void {
+    this.region?.free();
+    this.region = null;
+    this.length = 0;
+    this.plain = this.make(new ArrayBuffer(0), 0, 0);
+    this.view = this.plain;
+  }
+
+  /**
+   * Make room for `length` values, keeping the first ones (new ones are zero):
+   * in the heap by growing the region (in place when the space after it is free),
+   * so growing makes no JS garbage; a plain array is copied into a longer one.
+   */
+  resize(length: number): void {
+    if (length <= this.length) return;
+    const bytes = length * this.plain.BYTES_PER_ELEMENT;
+    if (this.region !== null) {
+      this.region.resize(bytes);
+      this.generation = -1;
+    } else {
+      const grown = this.make(new ArrayBuffer(bytes), 0, length);
+      grown.set(this.plain as never);
+      this.plain = grown;
+    }
+    this.length = length;
+  }
+
   /** Byte offset of the values in the WebAssembly heap, or -1 when they are in a plain array. */
   offset(): number {
     return this.region === null ? -1 : this.region.offset;

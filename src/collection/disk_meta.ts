@@ -17,7 +17,7 @@
 import { ByteReader, ByteWriter, utf8Length } from "../storage/binary";
 import { RowFiles, type Compression, type RowFilesState, type RowRecord } from "../storage/row_files";
 import type { LiveRows } from "./live_rows";
-import { deepFreeze, DISK_FORMAT, type PayloadBytes, type RowMeta } from "./row_meta";
+import { deepFreeze, DISK_FORMAT_ALIGNED, type PayloadBytes, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 
 /** Committed rows [0, rows) as a DiskMeta reads them. */
@@ -312,18 +312,24 @@ export class DiskMeta implements RowMeta {
     if (this.dirty) throw new Error("row files must be flushed before a snapshot");
     const st = (this.src as RowFiles).snapshotState();
     const saved = this.table.savedArrays();
-    w.f64(this.table.rowCount).f64(DISK_FORMAT).f64(this.table.liveCount);
-    w.u8array(saved.live).f32array(saved.norms);
+    w.f64(this.table.rowCount).f64(DISK_FORMAT_ALIGNED).f64(this.table.liveCount);
+    w.u8array(saved.live).align(4).f32array(saved.norms);
     w.u32(FORMAT_VERSION[st.compression]).string(st.rowsFile).string(st.ridxFile).string(st.hidxFile);
     w.f64(st.rows).f64(st.heapEnd).f64(st.hashRows);
     w.u32(st.overrides.size);
     for (const [row, ref] of st.overrides) w.f64(row).f64(ref.offset).f64(ref.length);
   }
 
-  /** Read `write`'s output after the row count and format mark. */
-  read(r: ByteReader, dir: string): void {
+  /**
+   * Read `write`'s output after the row count and format mark (`aligned`: the
+   * mark was DISK_FORMAT_ALIGNED, padding precedes the norms). The live bitmap
+   * and the norms are used in place when they can be (see LiveRows.restoreBytes).
+   */
+  read(r: ByteReader, dir: string, aligned = false): void {
     const liveCount = r.f64();
-    this.table.restoreBytes(r.bytes(), r.f32bytes());
+    const live = r.bytes();
+    if (aligned) r.align();
+    this.table.restoreBytes(live, r.f32bytes(), liveCount);
     if (this.table.liveCount !== liveCount) throw new RangeError("live row count does not match");
     const version = r.u32();
     const compression: Compression | undefined = version === FORMAT_VERSION.none ? "none" : version === FORMAT_VERSION.zstd ? "zstd" : undefined;

@@ -60,7 +60,7 @@ export class LiveRows implements RowSource {
   /** Room for `n` rows in the per-row arrays. */
   ensureRows(n: number): void {
     if (n <= this.live.length) return;
-    let cap = this.live.length;
+    let cap = Math.max(16, this.live.length);
     while (cap < n) cap *= 2;
     const live = new Uint8Array(cap);
     live.set(this.live);
@@ -97,10 +97,25 @@ export class LiveRows implements RowSource {
     this.restoreBytes(live, new Uint8Array(norms.buffer, norms.byteOffset, norms.byteLength));
   }
 
-  /** restore() from the saved bytes themselves (a snapshot's, uncopied; the norms need not be aligned). */
-  restoreBytes(live: Uint8Array, normBytes: Uint8Array): void {
+  /**
+   * restore() from the saved bytes themselves (a snapshot's, uncopied; the norms
+   * need not be aligned). With `liveCount` (the count a checksummed snapshot
+   * carries) the bytes are this table's to keep and change: a snapshot read for
+   * it alone, or mapped privately, where a change makes a private copy of its
+   * page and never reaches the file. Then the bitmap is not counted again, and
+   * the bitmap and (when 4-byte aligned) the norms are used in place: opening
+   * copies nothing per row, and their pages stay file-backed until changed.
+   */
+  restoreBytes(live: Uint8Array, normBytes: Uint8Array, liveCount?: number): void {
     const n = this.store.length;
     if (live.length !== n || normBytes.length !== n * 4) throw new RangeError("row arrays have the wrong length");
+    if (liveCount !== undefined && n > 0) {
+      if (!Number.isSafeInteger(liveCount) || liveCount < 0 || liveCount > n) throw new RangeError("live row count out of range");
+      this.live = live;
+      this.norms = normBytes.byteOffset % 4 === 0 ? new Float32Array(normBytes.buffer, normBytes.byteOffset, n) : new Float32Array(normBytes.slice().buffer);
+      this.liveRows = liveCount;
+      return;
+    }
     this.ensureRows(n);
     this.live.set(live);
     new Uint8Array(this.norms.buffer, this.norms.byteOffset, n * 4).set(normBytes);

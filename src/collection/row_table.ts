@@ -17,7 +17,7 @@ import { utf8Length, type ByteReader, type ByteWriter } from "../storage/binary"
 import type { VectorStore } from "../storage/vector_store";
 import { DiskMeta } from "./disk_meta";
 import { LiveRows } from "./live_rows";
-import { deepFreeze, DISK_FORMAT, type PayloadBytes, type RowMeta } from "./row_meta";
+import { deepFreeze, DISK_FORMAT, DISK_FORMAT_ALIGNED, type PayloadBytes, type RowMeta } from "./row_meta";
 import type { Payload, SparseVector } from "./validate";
 
 /** Rough heap cost of an id: JS string header + map entry. */
@@ -278,10 +278,10 @@ export class RowTable extends LiveRows {
   read(r: ByteReader, dir: string | null = null): void {
     const n = r.f64();
     const liveCount = r.f64();
-    if (liveCount === DISK_FORMAT) {
+    if (liveCount === DISK_FORMAT || liveCount === DISK_FORMAT_ALIGNED) {
       if (!(this.meta instanceof DiskMeta) || dir === null) throw new RangeError("row files need mmap storage in a database directory");
       if (n !== this.store.length) throw new RangeError(`snapshot has ${n} rows, vector file ${this.store.length}`);
-      this.meta.read(r, dir);
+      this.meta.read(r, dir, liveCount === DISK_FORMAT_ALIGNED);
       return;
     }
     const mm = new MemoryMeta();

@@ -7,6 +7,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Past this size a ByteWriter grows by chunks: a 100 MB snapshot no longer takes 1.5× its size while written. */
 const CHUNK_BYTES = 8 << 20;
+/** A writer with a sink hands it chunks of about this size, and arrays from this size on directly. */
+const SINK_CHUNK_BYTES = 1 << 20;
 
 export class ByteWriter {
   private buf: Uint8Array;
@@ -73,7 +75,7 @@ export class ByteWriter {
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    if (this.sink !== null && this.buf.length >= CHUNK_BYTES) {
+    if (this.sink !== null && this.buf.length >= SINK_CHUNK_BYTES) {
       this.flush();
       if (n > this.buf.length) {
         this.buf = new Uint8Array(n);
@@ -119,6 +121,19 @@ export class ByteWriter {
     return this;
   }
 
+  /**
+   * Padding (a count byte, then that many zeros) so that what follows the next
+   * u32 (an array's length prefix) starts at a multiple of `to` bytes from the
+   * writer's start. A snapshot's body starts 12 bytes into its file, so 4-byte
+   * alignment in the body is 4-byte alignment in the file and in a mapping of it.
+   */
+  align(to: 4 | 8): this {
+    const pad = (to - ((this.length + 1 + 4) % to)) % to;
+    this.u8(pad);
+    for (let i = 0; i < pad; i++) this.u8(0);
+    return this;
+  }
+
   bytes(b: Uint8Array): this {
     this.u32(b.length);
     this.raw(b);
@@ -126,6 +141,14 @@ export class ByteWriter {
   }
 
   raw(b: Uint8Array): this {
+    if (this.sink !== null && b.length >= SINK_CHUNK_BYTES) {
+      // a big array (a snapshot's bitmap, norms or codes) goes to the sink as it is, after what is
+      // buffered: no copy of it, and no buffer of its size (15 MB of norms at 4M rows)
+      this.flush();
+      this.sink(b);
+      this.sealedBytes += b.length;
+      return this;
+    }
     this.ensure(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
@@ -217,6 +240,14 @@ export class ByteReader {
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
+  }
+
+  /** Skip ByteWriter.align's padding. */
+  align(): this {
+    const pad = this.u8();
+    if (pad > 7) throw new RangeError(`${this.what}: bad padding`);
+    this.raw(pad);
+    return this;
   }
 
   bytes(): Uint8Array {

@@ -4,6 +4,8 @@ import * as path from "node:path";
 import { open, type Collection, type Database } from "../src/index";
 import { crc32 } from "../src/storage/binary";
 import { setFaultHook } from "../src/storage/fs";
+import { writeHashSlots } from "../src/storage/hash_slots";
+import { ROW_FILE_HEADER } from "../src/storage/row_files";
 import { expectCode, randomVectors, rng, row, tempDir } from "./helpers";
 
 setDefaultTimeout(120_000);
@@ -136,6 +138,71 @@ describe("row files: ids, payloads and sparse vectors of mmap collections on dis
       expect(c.get(`item/${i}`)?.payload ?? null).toEqual(gone ? null : { n: i });
     }
     expect(c.has("item/30000")).toBe(false);
+  });
+
+  test("a hash table written in parts of 16 slots (runs spilling into the next part, and round from the last to the first) finds every id", () => {
+    const was = process.env.VQLITE_HASH_PART_SLOTS;
+    process.env.VQLITE_HASH_PART_SLOTS = "16";
+    try {
+      const dir = tempDir();
+      const n = 3000;
+      const data = randomVectors(n, dim, 9);
+      {
+        using db = open(dir, { durability: "normal" });
+        const c = db.createCollection("c", { dimension: dim, storage: "mmap" });
+        for (let s = 0; s < n; s += 500) c.insertMany(Array.from({ length: 500 }, (_, j) => ({ id: `k${s + j}`, vector: row(data, s + j, dim) })));
+        c.deleteMany(["k5", "k6"]);
+        db.checkpoint();
+      }
+      using db = open(dir);
+      const c = db.collection("c");
+      for (let i = 0; i < n; i++) expect(c.has(`k${i}`)).toBe(i !== 5 && i !== 6);
+      for (let i = n; i < n + 300; i++) expect(c.has(`k${i}`)).toBe(false);
+      // the table is exactly as large as one built at once, and holds every live row once
+      const hidx = fs.readdirSync(dir).find((f) => f.endsWith(".hidx"))!;
+      const bytes = fs.readFileSync(path.join(dir, hidx));
+      const v = new DataView(bytes.buffer, bytes.byteOffset);
+      const cap = v.getUint32(12, true);
+      const slots = new Uint32Array(bytes.buffer.slice(bytes.byteOffset + ROW_FILE_HEADER, bytes.byteOffset + ROW_FILE_HEADER + cap * 4));
+      const rows = Array.from(slots).filter((x) => x !== 0).map((x) => x - 1).sort((a, b) => a - b);
+      expect(rows.length).toBe(n - 2);
+      expect(new Set(rows).size).toBe(n - 2);
+    } finally {
+      if (was === undefined) delete process.env.VQLITE_HASH_PART_SLOTS;
+      else process.env.VQLITE_HASH_PART_SLOTS = was;
+    }
+  });
+
+  test("writeHashSlots: a table written in parts answers every probe as one built at once, runs wrapping round included", () => {
+    const rand = rng(4);
+    for (const [cap, part, hashes] of [
+      // runs pile up at the end and wrap round into slot 0, past the first part
+      [64, 16, Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 63 : 60 + (i % 4)))],
+      // a run longer than a part
+      [256, 16, Array.from({ length: 100 }, () => 17)],
+      // random, at the real load (at most half full)
+      [1024, 64, Array.from({ length: 512 }, () => Math.floor(rand() * 2 ** 32))],
+      [1024, 1024, Array.from({ length: 500 }, () => Math.floor(rand() * 2 ** 32))],
+    ] as [number, number, number[]][]) {
+      const file = new Uint32Array(cap);
+      writeHashSlots(
+        cap,
+        part,
+        (fn) => hashes.forEach((h, row) => fn(row, h)),
+        (slots, first) => file.set(slots, first),
+        (into, first) => into.set(file.subarray(first, first + into.length)),
+      );
+      const mask = cap - 1;
+      expect(file.filter((v) => v !== 0).length).toBe(hashes.length);
+      hashes.forEach((h, row) => {
+        // the probe from the home slot meets the row before any empty slot
+        for (let s = h & mask, steps = 0; ; s = (s + 1) & mask, steps++) {
+          expect(file[s]).not.toBe(0);
+          expect(steps).toBeLessThan(cap);
+          if (file[s] === row + 1) break;
+        }
+      });
+    }
   });
 
   test("a database saved with ids and payloads in the snapshot (older format) opens and converts", () => {

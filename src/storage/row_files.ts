@@ -41,6 +41,7 @@ import { errors, io } from "../errors";
 import { crc32 } from "./binary";
 import * as zlib from "node:zlib";
 import { closeQuietly, readAt, readInto, syncDirectory, writeAll } from "./files";
+import { writeHashSlots } from "./hash_slots";
 import { vfs } from "./fs";
 import * as path from "node:path";
 
@@ -113,6 +114,12 @@ const ROWS_VERSION: Record<Compression, number> = { none: 1, zstd: 2 };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Slots of the hash table built in RAM at once when it is rewritten (4 MiB; see writeHashSlots). VQLITE_HASH_PART_SLOTS overrides it (tests). */
+function hashPartSlots(): number {
+  const v = Number(process.env.VQLITE_HASH_PART_SLOTS);
+  return Number.isSafeInteger(v) && v >= 16 && (v & (v - 1)) === 0 ? v : 1 << 20;
+}
 
 /** FNV-1a over the UTF-16 code units of an id (never 0 not needed: 0 is a valid hash). */
 export function idHash(id: string): number {
@@ -550,14 +557,6 @@ export class RowFiles {
     });
     let cap = 16;
     while (cap < count * 2) cap *= 2;
-    const slots = new Uint32Array(cap);
-    const mask = cap - 1;
-    this.forEachHash(n, (row, h) => {
-      if (!live(row)) return;
-      let s = h & mask;
-      while (slots[s] !== 0) s = (s + 1) & mask;
-      slots[s] = row + 1;
-    });
     const file = path.join(this.dir, name);
     const fd = createFile(file, header(MAGIC_HIDX, (v) => {
       v.setUint32(12, cap, true);
@@ -565,7 +564,16 @@ export class RowFiles {
     }));
     try {
       io(`writing ${file}`, () => {
-        writeAll(fd, new Uint8Array(slots.buffer), ROW_FILE_HEADER);
+        writeHashSlots(
+          cap,
+          hashPartSlots(),
+          (fn) => this.forEachHash(n, (row, h) => live(row) && fn(row, h)),
+          (slots, at) => writeAll(fd, new Uint8Array(slots.buffer, slots.byteOffset, slots.byteLength), ROW_FILE_HEADER + at * 4),
+          (into, first) => {
+            const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+            if (readInto(fd, bytes, ROW_FILE_HEADER + first * 4) !== bytes.length) throw new Error("short read of a hash table being written");
+          },
+        );
         vfs.fsync(fd);
       });
     } finally {
@@ -778,22 +786,18 @@ export class RowFiles {
       return;
     }
     if (this.hashes !== null) return;
-    this.hashes = new Uint32Array(Math.max(1024, this.state.rows));
+    this.hashes = [];
     this.forEachHash(this.state.rows, (row, h) => this.cacheHash(row, h));
   }
 
-  private hashes: Uint32Array | null = null;
+  /** The cached id hashes in pages of 2^16 rows: growing copies nothing and leaves no room unused past the last page. */
+  private hashes: Uint32Array[] | null = null;
 
   private cacheHash(row: number, h: number): void {
-    let a = this.hashes!;
-    if (row >= a.length) {
-      let cap = a.length;
-      while (cap <= row) cap *= 2;
-      const next = new Uint32Array(cap);
-      next.set(a);
-      this.hashes = a = next;
-    }
-    a[row] = h;
+    const pages = this.hashes!;
+    const p = row >>> 16;
+    while (pages.length <= p) pages.push(new Uint32Array(1 << 16));
+    pages[p]![row & 0xffff] = h;
   }
 
   findRow(id: string, accept: (row: number) => boolean): number | undefined {
@@ -803,7 +807,8 @@ export class RowFiles {
       const v = slots[s]!;
       if (v === 0) return undefined;
       const row = v - 1;
-      const rh = hashes !== null && row < hashes.length ? hashes[row]! : ridx[row * 4 + 3];
+      const page = hashes?.[row >>> 16];
+      const rh = page !== undefined ? page[row & 0xffff]! : ridx[row * 4 + 3];
       if (rh === h && accept(row) && this.idAt(row) === id) return row;
     }
   }

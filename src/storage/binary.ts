@@ -153,6 +153,22 @@ export class ByteWriter {
     return this.bytes(a);
   }
 
+  /**
+   * A u32 array whose values start at a multiple of 4 bytes from the writer's
+   * first byte: count, a pad byte p (0–3), p zero bytes, the values. A reader
+   * over a mapped file can then take them as a view, uncopied
+   * (ByteReader.u32arrayAligned), provided the writer's first byte sits at a
+   * multiple of 4 in the file (a snapshot's body starts at byte 12).
+   */
+  u32arrayAligned(a: Uint32Array): this {
+    this.u32(a.length);
+    const pad = (4 - ((this.length + 1) % 4)) % 4;
+    this.u8(pad);
+    for (let i = 0; i < pad; i++) this.u8(0);
+    this.raw(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return this;
+  }
+
   /** Everything written, in one array (copied together when the writer grew by chunks). */
   finish(): Uint8Array {
     if (this.sealed.length === 0) return this.buf.subarray(0, this.pos);
@@ -175,11 +191,17 @@ export class ByteReader {
   private view: DataView;
   pos: number;
 
+  /**
+   * `mapped`: buf is a private mapping of an immutable file (a snapshot), which
+   * stays valid as long as a view on it is referenced: readers may keep views
+   * on it (u32arrayAligned) instead of copies in fresh memory.
+   */
   constructor(
     readonly buf: Uint8Array,
     private readonly what: string,
     start = 0,
     private readonly end = buf.length,
+    readonly mapped = false,
   ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
@@ -246,6 +268,24 @@ export class ByteReader {
 
   u8array(): Uint8Array {
     return this.bytes().slice();
+  }
+
+  /**
+   * An array written by ByteWriter.u32arrayAligned: a view on the bytes (no
+   * copy; never to be written to: a private mapping would take the write in
+   * fresh memory) when the reader is over a mapped file and the values are
+   * 4-aligned there, else a copy. `view` says which.
+   */
+  u32arrayAligned(): { array: Uint32Array; view: boolean } {
+    const n = this.u32();
+    const pad = this.u8();
+    if (pad > 3) throw new RangeError(`${this.what}: bad padding before an array`);
+    this.raw(pad);
+    const bytes = this.raw(n * 4);
+    if (this.mapped && bytes.byteOffset % 4 === 0) return { array: new Uint32Array(bytes.buffer, bytes.byteOffset, n), view: true };
+    const out = new Uint32Array(n);
+    new Uint8Array(out.buffer).set(bytes);
+    return { array: out, view: false };
   }
 
   /** The bytes of a length-prefixed f32 array, uncopied (for a caller that copies them into aligned memory). */

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { open, type Collection } from "../src/index";
 import { HnswIndex } from "../src/ann/hnsw";
 import { ByteReader, ByteWriter, crc32 } from "../src/storage/binary";
-import { expectCode, fashionSmall, row, tempDir, type Dataset } from "./helpers";
+import { expectCode, fashionSmall, killChild, row, tempDir, type Dataset } from "./helpers";
 
 setDefaultTimeout(120_000);
 
@@ -194,6 +194,76 @@ describe("HNSW level 0 on the mapped snapshot", () => {
     c.index.serialize(w);
     expect(new DataView(w.finish().buffer).getUint32(0, true)).toBe(2);
     expect(snap.length).toBeGreaterThan(0);
+  });
+});
+
+const CHILD = path.join(import.meta.dir, "fixtures", "hnsw_mapped_child.ts");
+
+/** The lines a child prints, one at a time. */
+function lines(stream: ReadableStream<Uint8Array>): () => Promise<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  return async () => {
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`child closed its output after: ${buf}`);
+      buf += decoder.decode(value);
+    }
+    const at = buf.indexOf("\n");
+    const line = buf.slice(0, at);
+    buf = buf.slice(at + 1);
+    return line;
+  };
+}
+
+describe("processes over a mapped graph", () => {
+  const stateOf = (c: Collection) => `${c.count()} ${Array.from({ length: 10 }, (_, i) => c.search(row(ds.queries, i, D), { k: 5 }).map((h) => h.id).join(",")).join(";")}`;
+
+  test("a reader process maps level 0 too, follows the writer's changes on its own copy, and maps the new snapshot after a vacuum", async () => {
+    const dir = tempDir();
+    makeDb(dir);
+    const proc = Bun.spawn([process.execPath, CHILD, "reader", dir], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    try {
+      const next = lines(proc.stdout);
+      const first = await next();
+      using db = open(dir);
+      const c = db.collection("h");
+      expect((c.index as HnswIndex).level0Layout()).toBe("mapped");
+      expect(first).toBe(`READY STATE mapped ${stateOf(c)}`);
+      c.insertMany(Array.from({ length: 20 }, (_, i) => ({ id: `q${i}`, vector: row(ds.queries, i, D) })));
+      c.delete("3");
+      const ask = async () => {
+        proc.stdin.write("\n");
+        proc.stdin.flush();
+        return next();
+      };
+      expect(await ask()).toBe(`STATE owned ${stateOf(c)}`);
+      c.vacuum(); // new files: the reader reloads the collection from the new snapshot
+      expect(await ask()).toBe(`STATE mapped ${stateOf(c)}`);
+    } finally {
+      proc.stdin.end();
+      await proc.exited;
+    }
+  });
+
+  test("a writer killed with kill -9 while changing a reopened mapped graph: every acknowledged insert is there after recovery, the snapshot untouched", async () => {
+    const dir = tempDir();
+    makeDb(dir);
+    const file = snapshotOf(dir);
+    const before = new Uint8Array(fs.readFileSync(file));
+    const out = await killChild([process.execPath, CHILD, "writer", dir], 800);
+    expect(out).toContain("LAYOUT mapped\n");
+    const acked = [...out.matchAll(/ACK (w\d+)/g)].map((m) => m[1]!);
+    expect(acked.length).toBeGreaterThan(0);
+    expect(snapshotOf(dir)).toBe(file);
+    expect(new Uint8Array(fs.readFileSync(file))).toEqual(before);
+    using db = open(dir);
+    const c = db.collection("h");
+    for (const id of acked) expect(c.get(id)).not.toBeNull();
+    expect(db.check().problems).toEqual([]);
+    expect((c.index as HnswIndex).verify()).toEqual([]);
+    expect(c.search(row(ds.queries, 0, D), { k: 1 })[0]!.distance).toBe(0); // w0 is that query
   });
 });
 

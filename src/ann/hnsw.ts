@@ -78,7 +78,8 @@ export class HnswIndex implements VectorIndex {
   private readonly stride0: number;
   private links0: Int32Array = new Int32Array(0);
   /**
-   * After a reopen, level 0 is packed: node i's [count, links…] start at
+   * After a reopen that cannot keep level 0 as a view on the file (see
+   * links0View), level 0 is packed: node i's [count, links…] start at
    * links0[packed0[i]], with no room for more (the saved graph's average
    * level-0 degree is about half of maxM0, so this halves its bytes). Null
    * in the fixed-stride layout, which the first change (insert, delete,

@@ -59,6 +59,14 @@ describe("HNSW level 0 on the mapped snapshot", () => {
     const read = HnswIndex.deserialize(new ByteReader(w.finish(), "h"), c.rowSource, "binary");
     expect(read.level0Layout()).toBe("packed");
     expect(read.heapBytes() - ix.heapBytes()).toBe(4 * (2000 + links.reduce((s, l) => s + 1 + l.length, 0)));
+    // a backup taken from the mapped graph carries the same graph, and leaves it mapped
+    const copy = tempDir();
+    db.backup(copy);
+    expect(ix.level0Layout()).toBe("mapped");
+    {
+      using b = open(copy);
+      expect(allLinks(b.collection("h").index as HnswIndex, 2000)).toEqual(links);
+    }
     // a read-only handle (a reader) maps it as well
     using r = open(dir, { readonly: true });
     expect((r.collection("h").index as HnswIndex).level0Layout()).toBe("mapped");

@@ -4,7 +4,11 @@
  * process, hnswlib-node (native C++ hnswlib through N-API) when it is installed.
  *
  *   bun bench/ann.ts [DATASET_DIR] [--index clustered|hnsw|hnswlib|all, or a comma list] [--queries N] [--m 16] [--ef-construction 200]
- *                    [--kernels wasm|ts|ts,wasm] [--out NAME]
+ *                    [--kernels wasm|ts|ts,wasm] [--out NAME] [--keep-db DIR]
+ *
+ * --keep-db DIR builds the HNSW databases in DIR/QUANT (kept after the run), so
+ * that the memory child can be run again on them alone, in seconds:
+ *   bun bench/ann.ts --memory-child DIR/binary DATASET_DIR/query.fvecs.gz 500
  *
  * --index hnsw-threads builds HNSW (no quantization) with HnswIndex.rebuild on
  * THREADS threads (default 2; a comma list measures each) and sweeps ef over
@@ -71,6 +75,7 @@ const M = Number(flag("--m", "16"));
 const EF_CONSTRUCTION = Number(flag("--ef-construction", "200"));
 const KERNELS = flag("--kernels", "wasm").split(",") as ("ts" | "wasm")[];
 const OUT = flag("--out", "");
+const KEEP_DB = flag("--keep-db", "");
 
 const base = readVecs(path.join(dataset, "base.fvecs.gz"), "f");
 const queries = readVecs(path.join(dataset, "query.fvecs.gz"), "f");
@@ -186,7 +191,7 @@ if (which.has("all") || which.has("hnsw")) {
   for (const quantization of (process.env.QUANT ?? "none,scalar,binary").split(",") as ("none" | "scalar" | "binary")[]) {
     // binary codes are measured with mmap storage: the configuration meant to keep RAM small
     const storage = quantization === "binary" ? "mmap" : "memory";
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `vqlite-ann-${quantization}-`));
+    const dir = KEEP_DB ? path.resolve(KEEP_DB, quantization) : fs.mkdtempSync(path.join(os.tmpdir(), `vqlite-ann-${quantization}-`));
     const db = open(dir, { durability: "normal" });
     const c = db.createCollection("v", { dimension: dim, metric: "l2", storage, index: { type: "hnsw", m: M, efConstruction: EF_CONSTRUCTION }, quantization });
     const before = procMemory();
@@ -223,7 +228,7 @@ if (which.has("all") || which.has("hnsw")) {
       build.childAnonShareOfRawVectors = +(build.childHeapPlusAnonMB as number / (build.rawVectorMB as number)).toFixed(3);
     }
     builds.push(build);
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!KEEP_DB) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

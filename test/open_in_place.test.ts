@@ -12,7 +12,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { open } from "../src/index";
 import { HeapArray } from "../src/ann/wasm";
-import { ByteReader, ByteWriter } from "../src/storage/binary";
 import { fashionSmall, row, tempDir } from "./helpers";
 
 const ds = fashionSmall();
@@ -130,28 +129,6 @@ describe("opening an mmap collection with a clustered index", () => {
 });
 
 describe("the pieces", () => {
-  test("ByteWriter.align puts the array after it on a 4-byte boundary, whatever came before", () => {
-    for (let lead = 0; lead < 9; lead++) {
-      const w = new ByteWriter(16);
-      for (let i = 0; i < lead; i++) w.u8(i);
-      w.align(4).f32array(new Float32Array([1.5, -2, 3]));
-      const bytes = w.finish();
-      const r = new ByteReader(bytes, "test");
-      for (let i = 0; i < lead; i++) expect(r.u8()).toBe(i);
-      r.align();
-      expect((r.pos + 4) % 4).toBe(0);
-      const arr = r.f32bytes();
-      expect(arr.byteOffset % 4).toBe(0);
-      expect(Array.from(new Float32Array(arr.buffer, arr.byteOffset, 3))).toEqual([1.5, -2, 3]);
-      expect(r.remaining).toBe(0);
-    }
-  });
-
-  test("ByteReader.align rejects padding longer than any alignment needs", () => {
-    const r = new ByteReader(new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "test");
-    expect(() => r.align()).toThrow(/bad padding/);
-  });
-
   test("HeapArray.resize keeps the values and zero-fills the rest; free empties it", () => {
     const a = HeapArray.int32();
     a.set(Int32Array.from([1, 2, 3]));

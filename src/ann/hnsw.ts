@@ -20,6 +20,11 @@
  * Deletes repair: each neighbour of a deleted node drops it and takes the
  * closest of its live neighbours in its place. Search still walks through
  * deleted nodes, never returns them.
+ *
+ * Reopened from a mapped snapshot, level 0 stays in the file's pages (a view,
+ * see links0View); from a section that cannot be viewed (read, unaligned, or
+ * written before section version 2) it is packed (see packed0). Either way the
+ * first change makes it an owned array in the fixed-stride layout.
  */
 import { errors, VqliteError } from "../errors";
 import { ByteReader, ByteWriter } from "../storage/binary";
@@ -73,13 +78,20 @@ export class HnswIndex implements VectorIndex {
   private readonly stride0: number;
   private links0: Int32Array = new Int32Array(0);
   /**
-   * After a reopen, level 0 is packed: node i's [count, links…] start at
+   * After a reopen that cannot keep level 0 as a view on the file (see
+   * links0View), level 0 is packed: node i's [count, links…] start at
    * links0[packed0[i]], with no room for more (the saved graph's average
    * level-0 degree is about half of maxM0, so this halves its bytes). Null
    * in the fixed-stride layout, which the first change (insert, delete,
    * vacuum) restores.
    */
   private packed0: Int32Array | null = null;
+  /**
+   * links0 is a view on a mapped snapshot (a reopened graph whose section was
+   * aligned in the file): file-backed pages the kernel can drop and re-read,
+   * not fresh memory. Read-only: unpack0 makes an owned copy before any change.
+   */
+  private links0View = false;
   private dists0: Float32Array = new Float32Array(0);
   private upper: (Int32Array | null)[] = [];
   private upperDists: (Float32Array | null)[] = [];
@@ -280,28 +292,40 @@ export class HnswIndex implements VectorIndex {
     return [this.upper[node]!, (level - 1) * (1 + this.m)];
   }
 
-  /** Level 0 in the packed layout (see packed0): what a reopened, read-only graph keeps. */
-  private pack0(): void {
-    if (this.packed0 !== null) return;
-    const cap = this.capacity, stride = this.stride0, l0 = this.links0;
-    let total = 0;
-    for (let i = 0; i < cap; i++) total += 1 + l0[i * stride]!;
+  /**
+   * Level 0 in the packed layout (see packed0), from `l0`, the fixed-stride
+   * lists of nodes 0…n−1 (nodes from n up to the capacity have none): what a
+   * reopened graph keeps when it cannot keep a view on the file.
+   */
+  private pack0(l0: Int32Array, n: number): void {
+    const cap = this.capacity, stride = this.stride0;
+    let total = cap - n;
+    for (let i = 0; i < n; i++) total += 1 + l0[i * stride]!;
     const packed = new Int32Array(cap);
     const out = new Int32Array(total);
     for (let i = 0, o = 0; i < cap; i++) {
-      const c = l0[i * stride]!;
+      const c = i < n ? l0[i * stride]! : 0;
       packed[i] = o;
-      out.set(l0.subarray(i * stride, i * stride + 1 + c), o);
+      if (c > 0) out.set(l0.subarray(i * stride, i * stride + 1 + c), o);
       o += 1 + c;
     }
     this.links0 = out;
     this.packed0 = packed;
+    this.links0View = false;
   }
 
-  /** Level 0 back in the fixed-stride layout, before any change to it. */
+  /** Level 0 owned and in the fixed-stride layout, before any change to it. */
   private unpack0(): void {
     const packed = this.packed0;
-    if (packed === null) return;
+    if (packed === null) {
+      if (!this.links0View) return;
+      // a view on the mapped snapshot: copied out (the file and the mapping stay as they are)
+      const l0 = new Int32Array(this.capacity * this.stride0);
+      l0.set(this.links0);
+      this.links0 = l0;
+      this.links0View = false;
+      return;
+    }
     const stride = this.stride0, src = this.links0;
     const l0 = new Int32Array(this.capacity * stride);
     for (let i = 0; i < packed.length; i++) {
@@ -669,6 +693,7 @@ export class HnswIndex implements VectorIndex {
     if (threads > 1 && this.liveRows() > 1 && this.rebuildParallel(threads, onProgress, options.abort)) return;
     this.links0 = new Int32Array(0);
     this.packed0 = null;
+    this.links0View = false;
     this.dists0 = new Float32Array(0);
     this.upper = [];
     this.upperDists = [];
@@ -756,6 +781,7 @@ export class HnswIndex implements VectorIndex {
     // adopt the graph: the state rebuild() would leave, built by several threads
     this.links0 = new Int32Array(0);
     this.packed0 = null;
+    this.links0View = false;
     this.dists0 = new Float32Array(0);
     this.levels = new Int8Array(0);
     this.visited = new Uint32Array(0);
@@ -915,7 +941,8 @@ export class HnswIndex implements VectorIndex {
   }
 
   heapBytes(): number {
-    let bytes = this.links0.byteLength + (this.packed0?.byteLength ?? 0) + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
+    // a view on the mapped snapshot is file-backed, not heap
+    let bytes = (this.links0View ? 0 : this.links0.byteLength) + (this.packed0?.byteLength ?? 0) + this.dists0.byteLength + this.levels.byteLength + this.visited.byteLength;
     for (const u of this.upper) if (u) bytes += u.byteLength + 64;
     for (const u of this.upperDists) if (u) bytes += u.byteLength + 64;
     bytes += this.upper.length * 8 * 2;
@@ -927,20 +954,20 @@ export class HnswIndex implements VectorIndex {
 
   serialize(w: ByteWriter): void {
     const n = Math.min(this.capacity, this.source.store.length);
-    w.u32(1); // section version
+    w.u32(2); // section version (2: level 0 aligned in the file, so that a reopen can map it)
     w.u32(this.dim).u32(this.m).u32(this.efConstruction).u32(this.efSearch).f64(this.seed).string(this.quantization);
     w.f64(this.entry).f64(this.maxLevel).f64(n);
     w.u8array(new Uint8Array(this.levels.buffer, 0, n));
     // the file keeps the fixed-stride layout whatever the one in memory
     let l0 = this.links0;
-    if (this.packed0 !== null) {
+    if (this.packed0 !== null || l0.length < n * this.stride0) {
       l0 = new Int32Array(n * this.stride0);
       for (let i = 0; i < n; i++) {
-        const o = this.packed0[i]!;
-        l0.set(this.links0.subarray(o, o + 1 + this.links0[o]!), i * this.stride0);
+        const [links, o] = this.linksAt(i, 0);
+        if (this.levels[i]! >= 0) l0.set(links.subarray(o, o + 1 + links[o]!), i * this.stride0);
       }
     }
-    w.u32array(new Uint32Array(l0.buffer, 0, n * this.stride0));
+    w.u32arrayAligned(new Uint32Array(l0.buffer, l0.byteOffset, n * this.stride0));
     for (let i = 0; i < n; i++) if (this.levels[i]! > 0) w.u32array(new Uint32Array(this.upper[i]!.buffer));
     // the level generator's state, so inserts after a reopen draw what they would have
     w.f64(this.rng.state);
@@ -951,7 +978,8 @@ export class HnswIndex implements VectorIndex {
   }
 
   static deserialize(r: ByteReader, source: RowSource, quantization: QuantizationKind): HnswIndex {
-    if (r.u32() !== 1) throw new RangeError("unsupported HNSW section version");
+    const version = r.u32();
+    if (version !== 1 && version !== 2) throw new RangeError("unsupported HNSW section version");
     const dim = r.u32();
     if (dim !== source.store.dimension) throw new RangeError("HNSW dimension does not match the vectors");
     const m = r.u32(), efConstruction = r.u32(), efSearch = r.u32(), seed = r.f64();
@@ -965,13 +993,22 @@ export class HnswIndex implements VectorIndex {
     if (!Number.isInteger(ix.maxLevel) || ix.maxLevel < -1 || ix.maxLevel > 127 || !Number.isInteger(ix.entry) || ix.entry < -1) {
       throw new RangeError("HNSW entry point or top level out of range");
     }
-    ix.ensureCapacity(Math.max(n, 1));
+    // sized as ensureCapacity would, without its fixed-stride level 0: that is the saved one (viewed or packed below)
+    const cap = Math.max(n, 64);
     const levels = new Int8Array(r.u8array().buffer);
-    const links0 = new Int32Array(r.u32array().buffer);
+    let links0: Int32Array, view = false;
+    if (version === 1) links0 = new Int32Array(r.u32array().buffer);
+    else {
+      const a = r.u32arrayAligned();
+      links0 = new Int32Array(a.array.buffer, a.array.byteOffset, a.array.length);
+      view = a.view;
+    }
     if (levels.length !== n || links0.length !== n * ix.stride0) throw new RangeError("HNSW arrays have the wrong length");
+    ix.levels = new Int8Array(cap).fill(-1);
     ix.levels.set(levels);
-    ix.links0.set(links0);
-    ix.dists0 = new Float32Array(0); // unknown until an insert needs them
+    ix.visited = new Uint32Array(cap);
+    ix.capacity = cap;
+    // link distances are unknown until an insert needs them (dists0 stays empty)
     for (let i = 0; i < n; i++) {
       if (levels[i]! > 0) {
         ix.upper[i] = new Int32Array(r.u32array().buffer);
@@ -993,7 +1030,11 @@ export class HnswIndex implements VectorIndex {
       for (let l = 0; l < levels[i]!; l++) checkList(ix.upper[i]!, l * (1 + m), m, l + 1);
     }
     if (ix.entry >= n || (n > 0 && ix.entry >= 0 && levels[ix.entry]! < 0)) throw new RangeError("HNSW entry point out of range");
-    ix.pack0(); // read-mostly from here: half the bytes until the first change
+    // read-mostly from here: a view on the file's pages, or else half the bytes, until the first change
+    if (view) {
+      ix.links0 = links0;
+      ix.links0View = true;
+    } else ix.pack0(links0, n);
     if ((ix.entry < 0) !== (ix.maxLevel < 0) || (ix.entry >= 0 && levels[ix.entry] !== ix.maxLevel)) throw new RangeError("HNSW entry point is not on the top level");
     // a deleted node may sit above the top level: deleting the entry point lowers it to the best live node
     for (let i = 0; i < n; i++) if (levels[i]! > ix.maxLevel && source.isLive(i)) throw new RangeError("HNSW node above the top level");
@@ -1011,6 +1052,11 @@ export class HnswIndex implements VectorIndex {
       ix.trainQuantizer();
     }
     return ix;
+  }
+
+  /** How level 0 is held: a view on the mapped snapshot, packed, or an owned fixed-stride array. For tests and checks. */
+  level0Layout(): "mapped" | "packed" | "owned" {
+    return this.links0View ? "mapped" : this.packed0 !== null ? "packed" : "owned";
   }
 
   /** A node's links at a level (a copy; empty when it is not a node there). For checks and tests. */

@@ -174,11 +174,13 @@ export class ScalarQuantizer implements Quantizer {
   static deserialize(r: ByteReader, dim: number, metric: Metric, nodes: number): ScalarQuantizer {
     const min = r.f32array(), scale = r.f32array();
     if (min.length !== dim || scale.length !== dim) throw new RangeError("scalar quantizer has the wrong dimension");
-    const q = new ScalarQuantizer(dim, metric, min, scale, Math.max(16, nodes));
-    const codes = r.u8array(), sq = r.f32array();
+    // made empty, then given the saved arrays: the codes copied once, from the snapshot's bytes straight into the heap
+    const q = new ScalarQuantizer(dim, metric, min, scale, 0);
+    const codes = r.bytes(), sq = r.f32array();
     if (codes.length !== nodes * dim || sq.length !== nodes) throw new RangeError("scalar codes have the wrong length");
-    q.codes.set(codes);
-    q.sqnorm.set(sq);
+    q.codeStore.setBytes(codes);
+    q.sqnorm = sq;
+    q.ensureCapacity(16);
     return q;
   }
 }
@@ -316,12 +318,14 @@ export class BinaryQuantizer implements Quantizer {
     const mean = r.f32array();
     const seed = r.f64();
     if (mean.length !== dim) throw new RangeError("binary quantizer has the wrong dimension");
-    const q = new BinaryQuantizer(dim, metric, mean, seed, Math.max(16, nodes));
-    const codes = new Int32Array(r.u32array().buffer), norms = r.f32array(), bias = r.f32array();
-    if (codes.length !== nodes * q.words || norms.length !== nodes || bias.length !== nodes) throw new RangeError("binary codes have the wrong length");
-    q.codes.set(codes);
-    q.norms.set(norms);
-    q.bias.set(bias);
+    // made empty, then given the saved arrays: the codes copied once, from the snapshot's bytes straight into the heap
+    const q = new BinaryQuantizer(dim, metric, mean, seed, 0);
+    const codes = r.u32bytes(), norms = r.f32array(), bias = r.f32array();
+    if (codes.length !== nodes * q.words * 4 || norms.length !== nodes || bias.length !== nodes) throw new RangeError("binary codes have the wrong length");
+    q.codeStore.setBytes(codes);
+    q.norms = norms;
+    q.bias = bias;
+    q.ensureCapacity(16);
     return q;
   }
 }

@@ -313,7 +313,7 @@ export class DiskMeta implements RowMeta {
     const st = (this.src as RowFiles).snapshotState();
     const saved = this.table.savedArrays();
     w.f64(this.table.rowCount).f64(DISK_FORMAT_ALIGNED).f64(this.table.liveCount);
-    w.u8array(saved.live).align(4).f32array(saved.norms);
+    w.u8array(saved.live).f32arrayAligned(saved.norms);
     w.u32(FORMAT_VERSION[st.compression]).string(st.rowsFile).string(st.ridxFile).string(st.hidxFile);
     w.f64(st.rows).f64(st.heapEnd).f64(st.hashRows);
     w.u32(st.overrides.size);
@@ -322,14 +322,13 @@ export class DiskMeta implements RowMeta {
 
   /**
    * Read `write`'s output after the row count and format mark (`aligned`: the
-   * mark was DISK_FORMAT_ALIGNED, padding precedes the norms). The live bitmap
+   * mark was DISK_FORMAT_ALIGNED: the norms were written f32arrayAligned). The live bitmap
    * and the norms are used in place when they can be (see LiveRows.restoreBytes).
    */
   read(r: ByteReader, dir: string, aligned = false): void {
     const liveCount = r.f64();
     const live = r.bytes();
-    if (aligned) r.align();
-    this.table.restoreBytes(live, r.f32bytes(), liveCount);
+    this.table.restoreBytes(live, aligned ? r.alignedBytes() : r.f32bytes(), liveCount);
     if (this.table.liveCount !== liveCount) throw new RangeError("live row count does not match");
     const version = r.u32();
     const compression: Compression | undefined = version === FORMAT_VERSION.none ? "none" : version === FORMAT_VERSION.zstd ? "zstd" : undefined;

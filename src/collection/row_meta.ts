@@ -42,8 +42,8 @@ export interface PayloadBytes {
 /** The second number of a snapshot whose rows are in row files (a live count is never negative). */
 export const DISK_FORMAT = -1;
 /**
- * The same, with the norms 4-byte aligned in the file (padding after the live
- * bitmap), so a mapped snapshot's bitmap and norms are used in place.
+ * The same, with the norms 4-byte aligned in the file (ByteWriter.f32arrayAligned),
+ * so a mapped snapshot's bitmap and norms are used in place.
  */
 export const DISK_FORMAT_ALIGNED = -2;
 

@@ -121,19 +121,6 @@ export class ByteWriter {
     return this;
   }
 
-  /**
-   * Padding (a count byte, then that many zeros) so that what follows the next
-   * u32 (an array's length prefix) starts at a multiple of `to` bytes from the
-   * writer's start. A snapshot's body starts 12 bytes into its file, so 4-byte
-   * alignment in the body is 4-byte alignment in the file and in a mapping of it.
-   */
-  align(to: 4 | 8): this {
-    const pad = (to - ((this.length + 1 + 4) % to)) % to;
-    this.u8(pad);
-    for (let i = 0; i < pad; i++) this.u8(0);
-    return this;
-  }
-
   bytes(b: Uint8Array): this {
     this.u32(b.length);
     this.raw(b);
@@ -176,6 +163,30 @@ export class ByteWriter {
     return this.bytes(a);
   }
 
+  /**
+   * A u32 array whose values start at a multiple of 4 bytes from the writer's
+   * first byte: count, a pad byte p (0–3), p zero bytes, the values. A reader
+   * over a mapped file can then take them as a view, uncopied
+   * (ByteReader.u32arrayAligned), provided the writer's first byte sits at a
+   * multiple of 4 in the file (a snapshot's body starts at byte 12).
+   */
+  u32arrayAligned(a: Uint32Array): this {
+    return this.aligned(a.length, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+
+  /** A f32 array laid out as u32arrayAligned (ByteReader.alignedBytes reads either). */
+  f32arrayAligned(a: Float32Array): this {
+    return this.aligned(a.length, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+
+  private aligned(count: number, bytes: Uint8Array): this {
+    this.u32(count);
+    const pad = (4 - ((this.length + 1) % 4)) % 4;
+    this.u8(pad);
+    for (let i = 0; i < pad; i++) this.u8(0);
+    return this.raw(bytes);
+  }
+
   /** Everything written, in one array (copied together when the writer grew by chunks). */
   finish(): Uint8Array {
     if (this.sealed.length === 0) return this.buf.subarray(0, this.pos);
@@ -198,11 +209,17 @@ export class ByteReader {
   private view: DataView;
   pos: number;
 
+  /**
+   * `mapped`: buf is a private mapping of an immutable file (a snapshot), which
+   * stays valid as long as a view on it is referenced: readers may keep views
+   * on it (u32arrayAligned) instead of copies in fresh memory.
+   */
   constructor(
     readonly buf: Uint8Array,
     private readonly what: string,
     start = 0,
     private readonly end = buf.length,
+    readonly mapped = false,
   ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
@@ -242,14 +259,6 @@ export class ByteReader {
     return out;
   }
 
-  /** Skip ByteWriter.align's padding. */
-  align(): this {
-    const pad = this.u8();
-    if (pad > 7) throw new RangeError(`${this.what}: bad padding`);
-    this.raw(pad);
-    return this;
-  }
-
   bytes(): Uint8Array {
     return this.raw(this.u32());
   }
@@ -277,6 +286,33 @@ export class ByteReader {
 
   u8array(): Uint8Array {
     return this.bytes().slice();
+  }
+
+  /**
+   * An array written by ByteWriter.u32arrayAligned: a view on the bytes (no
+   * copy; never to be written to: a private mapping would take the write in
+   * fresh memory) when the reader is over a mapped file and the values are
+   * 4-aligned there, else a copy. `view` says which.
+   */
+  u32arrayAligned(): { array: Uint32Array; view: boolean } {
+    const bytes = this.alignedBytes();
+    const n = bytes.length / 4;
+    if (this.mapped && bytes.byteOffset % 4 === 0) return { array: new Uint32Array(bytes.buffer, bytes.byteOffset, n), view: true };
+    const out = new Uint32Array(n);
+    new Uint8Array(out.buffer).set(bytes);
+    return { array: out, view: false };
+  }
+
+  /**
+   * The bytes of an array written by u32arrayAligned or f32arrayAligned,
+   * uncopied: 4-aligned in memory when the writer's start was in the source.
+   */
+  alignedBytes(): Uint8Array {
+    const n = this.u32();
+    const pad = this.u8();
+    if (pad > 3) throw new RangeError(`${this.what}: bad padding before an array`);
+    this.raw(pad);
+    return this.raw(n * 4);
   }
 
   /** The bytes of a length-prefixed f32 array, uncopied (for a caller that copies them into aligned memory). */

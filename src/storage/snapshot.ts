@@ -48,11 +48,15 @@ const MAP_FROM_BYTES = 1 << 20;
  * Read and verify a snapshot; returns a reader positioned at the body. A large
  * snapshot is mapped privately (snapshots are written whole and renamed into
  * place, never changed or cut, so the mapping stays valid; removing the file
- * later leaves it readable): what its readers copy out comes from the page cache.
+ * later leaves it readable): what its readers copy out comes from the page cache,
+ * and a reader may keep a view on it instead (ByteReader.mapped: an HNSW level 0).
+ * The body starts at byte 12, a multiple of 4, so what the body's writer aligned
+ * (ByteWriter.u32arrayAligned) is aligned in the file and in the page-aligned mapping.
  */
 export function readSnapshotFile(file: string): ByteReader {
   const size = io(`reading ${file}`, () => vfs.sizeOf(file));
-  const bytes = size >= MAP_FROM_BYTES ? io(`reading ${file}`, () => vfs.mapPrivate(file)) : readFileBytes(file);
+  const mapped = size >= MAP_FROM_BYTES;
+  const bytes = mapped ? io(`reading ${file}`, () => vfs.mapPrivate(file)) : readFileBytes(file);
   if (bytes.length < 16) throw errors.corrupt(file, "too short to be a snapshot");
   for (let i = 0; i < 8; i++) if (bytes[i] !== SNAP_MAGIC[i]) throw errors.corrupt(file, "not a vqlite snapshot (bad magic)");
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -60,7 +64,7 @@ export function readSnapshotFile(file: string): ByteReader {
   if (version !== SNAP_VERSION) throw errors.corrupt(file, `unsupported snapshot version ${version}`);
   const end = bytes.length - 4;
   if (v.getUint32(end, true) !== crc32(bytes.subarray(0, end))) throw errors.corrupt(file, "checksum mismatch");
-  return new ByteReader(bytes, file, 12, end);
+  return new ByteReader(bytes, file, 12, end, mapped);
 }
 
 export function writeManifestFile(file: string, value: unknown): void {

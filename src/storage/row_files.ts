@@ -25,7 +25,7 @@
  *                   the last few blocks read are cached.
  *   NAME.TAG.ridx   row index, append-only: 16 bytes per row
  *                   u32 offsetLo | u32 offsetHi | u32 recordBytes | u32 idHash   (offset 0: no record)
- *   NAME.TAG.hidx   open-addressing id hash table, written whole: u32 capacity | u32 rows covered
+ *   NAME.TAG.hidx   open-addressing id hash table, written anew in parts (hash_slots.ts): u32 capacity | u32 rows covered
  *                   in the header, then `capacity` u32 slots of row + 1 (0: empty), linear probing
  *                   on idHash & (capacity − 1).
  *
@@ -599,21 +599,32 @@ export class RowFiles {
   private forEachHash(n: number, fn: (row: number, hash: number) => void): void {
     const CHUNK = 65536;
     const file = path.join(this.dir, this.state.ridxFile);
-    // one buffer for every read (a new one per MiB was 120 MB of garbage per rehash at 4M rows)
-    const idx = new Uint32Array(Math.min(CHUNK, n) * 4);
+    // one buffer for every read (a new one per MiB was 120 MB of garbage per rehash at 4M rows),
+    // kept for the next pass (a hash table rewrite makes one per 4 MiB part)
+    const shared = n >= CHUNK && !this.hashReadBusy;
+    const idx = shared ? (this.hashReadBuf ??= new Uint32Array(CHUNK * 4)) : new Uint32Array(Math.min(CHUNK, n) * 4);
     const bytes = new Uint8Array(idx.buffer);
-    for (let start = 0; start < n; start += CHUNK) {
-      const m = Math.min(CHUNK, n - start);
-      const got = io(`reading ${file}`, () => readInto(this.ridxFd, bytes.subarray(0, m * 16), ROW_FILE_HEADER + start * 16));
-      if (got !== m * 16) throw errors.corrupt(file, `holds fewer than ${n} rows`);
-      for (let i = 0; i < m; i++) {
-        if (idx[i * 4] === 0 && idx[i * 4 + 1] === 0) continue;
-        fn(start + i, idx[i * 4 + 3]!);
+    if (shared) this.hashReadBusy = true;
+    try {
+      for (let start = 0; start < n; start += CHUNK) {
+        const m = Math.min(CHUNK, n - start);
+        const got = io(`reading ${file}`, () => readInto(this.ridxFd, bytes.subarray(0, m * 16), ROW_FILE_HEADER + start * 16));
+        if (got !== m * 16) throw errors.corrupt(file, `holds fewer than ${n} rows`);
+        for (let i = 0; i < m; i++) {
+          if (idx[i * 4] === 0 && idx[i * 4 + 1] === 0) continue;
+          fn(start + i, idx[i * 4 + 3]!);
+        }
       }
+    } finally {
+      if (shared) this.hashReadBusy = false;
     }
   }
 
+  private hashReadBuf: Uint32Array | null = null;
+  private hashReadBusy = false;
+
   private mapSlots(file: string): Uint32Array {
+    this.closeSlotReader(); // the table may be a new one
     // an empty file cannot be mapped (EINVAL): a file shorter than its header is damaged, not unreadable
     if (io(`reading ${file}`, () => vfs.sizeOf(file)) < ROW_FILE_HEADER) throw errors.corrupt(file, "shorter than its header");
     const map = io(`mapping ${file}`, () => vfs.mmap(file));
@@ -773,20 +784,23 @@ export class RowFiles {
     return this.ridx[i] === 0 && this.ridx[i + 1] === 0 ? null : this.ridx[i + 3]!;
   }
 
-  /** Among rows [0, hashRows), the first holding `id` that `accept` takes. */
   /**
    * Keep every row's id hash in RAM (4 bytes a row) while `on`: findRow then
    * compares hashes there instead of in the mapped row index, whose pages a
    * bulk load's lookups of new ids would otherwise make resident all over
-   * (16 bytes a row of RssFile). Off again, the copy goes.
+   * (16 bytes a row of RssFile), and reads the hash table's slots with pread
+   * (see slotReader). Off again, the copy goes.
    */
   cacheHashes(on: boolean): void {
     if (!on) {
       this.hashes = null;
+      this.closeSlotReader();
+      this.slotReader = null;
       return;
     }
     if (this.hashes !== null) return;
     this.hashes = [];
+    this.slotReader = { fd: -1, first: -1, block: new Uint32Array(16) };
     this.forEachHash(this.state.rows, (row, h) => this.cacheHash(row, h));
   }
 
@@ -800,11 +814,45 @@ export class RowFiles {
     pages[p]![row & 0xffff] = h;
   }
 
+  /**
+   * While hashes are cached (a bulk load), the hash table's slots are read with
+   * pread, 16 at a time, instead of through the mapping: every lookup of a new
+   * id lands on a random slot, so reading them mapped left the whole table
+   * (32 MiB at 4M rows) resident in this process by the end of a load. Reset
+   * whenever the table is mapped anew (a spill may write a new one).
+   */
+  private slotReader: { fd: number; first: number; readonly block: Uint32Array } | null = null;
+
+  private slotAt(s: number): number {
+    const r = this.slotReader;
+    if (r === null) return this.slots[s]!;
+    const first = s & ~15;
+    if (r.first !== first) {
+      const file = path.join(this.dir, this.state.hidxFile);
+      if (r.fd < 0) r.fd = io(`reading ${file}`, () => vfs.open(file, "r"));
+      const bytes = new Uint8Array(r.block.buffer);
+      const got = io(`reading ${file}`, () => readInto(r.fd, bytes, ROW_FILE_HEADER + first * 4));
+      if (got !== bytes.length) throw errors.corrupt(file, "hash table shorter than its capacity");
+      r.first = first;
+    }
+    return r.block[s - first]!;
+  }
+
+  private closeSlotReader(): void {
+    const r = this.slotReader;
+    if (r !== null && r.fd >= 0) closeQuietly(r.fd);
+    if (r !== null) {
+      r.fd = -1;
+      r.first = -1;
+    }
+  }
+
+  /** Among rows [0, hashRows), the first holding `id` that `accept` takes. */
   findRow(id: string, accept: (row: number) => boolean): number | undefined {
     if (this.state.hashRows === 0) return undefined;
-    const h = idHash(id), mask = this.hashMask, slots = this.slots, ridx = this.ridx, hashes = this.hashes;
+    const h = idHash(id), mask = this.hashMask, ridx = this.ridx, hashes = this.hashes;
     for (let s = h & mask; ; s = (s + 1) & mask) {
-      const v = slots[s]!;
+      const v = this.slotAt(s);
       if (v === 0) return undefined;
       const row = v - 1;
       const page = hashes?.[row >>> 16];
@@ -844,6 +892,7 @@ export class RowFiles {
       }
     }
     this.heapFd = this.ridxFd = -1;
+    this.closeSlotReader();
     this.clearCache();
   }
 }

@@ -7,7 +7,7 @@
  * |---------|-----------------------------------------|----------------------------------------|
  * | jsonl   | 4 MiB pieces (a .gz file unpacked whole)| streamed, a line per item              |
  * | csv     | 4 MiB pieces (a .gz file unpacked whole)| streamed (pgvector-ready `[1,2]` text) |
- * | fvecs   | 4 MiB of records (.gz unpacked whole)   | —                                      |
+ * | fvecs   | 2 MiB of records (.gz unpacked whole)   | —                                      |
  * | npy     | chunks of rows                          | streamed float32                       |
  * | parquet | a row group at a time                   | streamed row groups                    |
  * | arrow   | a record batch at a time (mapped file)  | streamed record batches                |

@@ -10,6 +10,7 @@ import { closeQuietly, readAt } from "../files";
 import { writeStreaming } from "./sink";
 import { fileError, type ExportRecord, type ImportRecord, type Progress } from "./types";
 import { vfs } from "../fs";
+import { BINARY_BATCH_BYTES } from "./text";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 
@@ -88,7 +89,7 @@ export function readNpy(
       throw new VqliteError("DIMENSION_MISMATCH", `${file}: row 0, column "vector": vector has dimension ${h.dimension}, collection expects ${options.dimension}`);
     }
     const rowBytes = h.dimension * h.bytesPerValue;
-    const batchRows = Math.max(1, options.batchRows ?? Math.max(1, Math.floor((4 << 20) / Math.max(1, rowBytes))));
+    const batchRows = Math.max(1, options.batchRows ?? Math.max(1, Math.floor(BINARY_BATCH_BYTES / Math.max(1, rowBytes))));
     const nativeLE = true; // Bun runs on little-endian machines only
     for (let r0 = 0; r0 < h.rows; r0 += batchRows) {
       const n = Math.min(batchRows, h.rows - r0);

@@ -163,6 +163,15 @@ export class WasmScratch {
   }
 }
 
+const makeInt32 = (b: ArrayBuffer, o: number, n: number) => new Int32Array(b, o, n);
+const makeUint8 = (b: ArrayBuffer, o: number, n: number) => new Uint8Array(b, o, n);
+const makeFloat32 = (b: ArrayBuffer, o: number, n: number) => new Float32Array(b, o, n);
+const makeFloat64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n);
+const EMPTY_INT32 = new Int32Array(0);
+const EMPTY_UINT8 = new Uint8Array(0);
+const EMPTY_FLOAT32 = new Float32Array(0);
+const EMPTY_FLOAT64 = new Float64Array(0);
+
 /**
  * A typed array kept in the WebAssembly heap when it can be (plain otherwise),
  * for index structures the kernels scan (codes). set() copies in (assigning
@@ -178,25 +187,32 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
   private view: T;
   private generation = -1;
 
-  private constructor(private readonly make: (buffer: ArrayBuffer, offset: number, length: number) => T) {
-    this.plain = make(new ArrayBuffer(0), 0, 0);
-    this.view = this.plain;
+  /**
+   * `empty`: an empty array of the kind, shared by every HeapArray of it (a
+   * reopened clustered index makes three per leaf: thousands at open).
+   */
+  private constructor(
+    private readonly make: (buffer: ArrayBuffer, offset: number, length: number) => T,
+    private readonly empty: T,
+  ) {
+    this.plain = empty;
+    this.view = empty;
   }
 
   static int32(): HeapArray<Int32Array> {
-    return new HeapArray((b, o, n) => new Int32Array(b, o, n));
+    return new HeapArray(makeInt32, EMPTY_INT32);
   }
 
   static uint8(): HeapArray<Uint8Array> {
-    return new HeapArray((b, o, n) => new Uint8Array(b, o, n));
+    return new HeapArray(makeUint8, EMPTY_UINT8);
   }
 
   static float32(): HeapArray<Float32Array> {
-    return new HeapArray((b, o, n) => new Float32Array(b, o, n));
+    return new HeapArray(makeFloat32, EMPTY_FLOAT32);
   }
 
   static float64(): HeapArray<Float64Array> {
-    return new HeapArray((b, o, n) => new Float64Array(b, o, n));
+    return new HeapArray(makeFloat64, EMPTY_FLOAT64);
   }
 
   get(): T {
@@ -210,7 +226,7 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
   }
 
   set(values: T): void {
-    if (values === this.plain || (this.region !== null && values === this.view && this.generation === this.region.heap.generation)) return; // already these
+    if (this.region === null ? values === this.plain : values === this.view && this.generation === this.region.heap.generation) return; // already these
     this.store(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), values);
   }
 
@@ -240,7 +256,7 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
         new Uint8Array(region.heap.buffer(), region.offset, bytes.length).set(bytes);
         this.region = region;
         this.generation = -1;
-        this.plain = this.make(new ArrayBuffer(0), 0, 0);
+        this.plain = this.empty;
         return;
       } catch (e) {
         if (!(e instanceof RangeError)) throw e; // the heap cannot hold them: they stay plain
@@ -258,8 +274,8 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
     this.region?.free();
     this.region = null;
     this.length = 0;
-    this.plain = this.make(new ArrayBuffer(0), 0, 0);
-    this.view = this.plain;
+    this.plain = this.empty;
+    this.view = this.empty;
   }
 
   /**

@@ -287,7 +287,10 @@ export class HeapArray<T extends Int32Array | Uint8Array | Float32Array | Float6
     if (length <= this.length) return;
     const bytes = length * this.plain.BYTES_PER_ELEMENT;
     if (this.region !== null) {
+      const old = this.length * this.plain.BYTES_PER_ELEMENT;
       this.region.resize(bytes);
+      // the region's block may have had room past the old length, holding whatever was there before
+      new Uint8Array(this.region.heap.buffer(), this.region.offset + old, bytes - old).fill(0);
       this.generation = -1;
     } else {
       const grown = this.make(new ArrayBuffer(bytes), 0, length);

@@ -37,7 +37,7 @@
  * never truncated (a mapping must never shrink) and committed bytes are never
  * rewritten.
  */
-import { errors, io } from "../errors";
+import { errors, io, VqliteError } from "../errors";
 import { crc32 } from "./binary";
 import * as zlib from "node:zlib";
 import { closeQuietly, readAt, readInto, syncDirectory, writeAll } from "./files";
@@ -794,13 +794,18 @@ export class RowFiles {
   cacheHashes(on: boolean): void {
     if (!on) {
       this.hashes = null;
+      this.filter = new Uint32Array(0);
+      this.filterRows = 0;
       this.closeSlotReader();
       this.slotReader = null;
       return;
     }
     if (this.hashes !== null) return;
     this.hashes = [];
-    this.slotReader = { fd: -1, first: -1, block: new Uint32Array(16) };
+    this.filterRows = 0;
+    this.filter = new Uint32Array(1 << 11);
+    const block = new Uint32Array(16);
+    this.slotReader = { fd: -1, first: -1, block, bytes: new Uint8Array(block.buffer) };
     this.forEachHash(this.state.rows, (row, h) => this.cacheHash(row, h));
   }
 
@@ -812,6 +817,40 @@ export class RowFiles {
     const p = row >>> 16;
     while (pages.length <= p) pages.push(new Uint32Array(1 << 16));
     pages[p]![row & 0xffff] = h;
+    if (row >= this.filterRows) this.filterRows = row + 1;
+    if (this.filterRows * 8 > this.filter.length * 32) this.rebuildFilter();
+    else this.filterAdd(h);
+  }
+
+  /**
+   * While hashes are cached: a Bloom filter (two bits per hash, 8–16 bits a
+   * row: 4 MB at 4M rows) over the id hashes of rows [0, filterRows), so that a
+   * lookup of an id that is not there (every new id of a load) needs no slot
+   * read in 95–99 % of cases. It holds every row's hash, so never a false "absent".
+   */
+  private filter = new Uint32Array(0);
+  private filterRows = 0;
+
+  private filterAdd(h: number): void {
+    const f = this.filter, mask = f.length * 32 - 1;
+    const a = Math.imul(h ^ (h >>> 16), 0x9e3779b1) & mask, b = Math.imul(h ^ (h >>> 13), 0x85ebca6b) & mask;
+    f[a >>> 5]! |= 1 << (a & 31);
+    f[b >>> 5]! |= 1 << (b & 31);
+  }
+
+  private filterHas(h: number): boolean {
+    const f = this.filter, mask = f.length * 32 - 1;
+    const a = Math.imul(h ^ (h >>> 16), 0x9e3779b1) & mask, b = Math.imul(h ^ (h >>> 13), 0x85ebca6b) & mask;
+    return (f[a >>> 5]! & (1 << (a & 31))) !== 0 && (f[b >>> 5]! & (1 << (b & 31))) !== 0;
+  }
+
+  /** Size the filter at 8–16 bits a row for the rows cached so far and put every cached hash in it. */
+  private rebuildFilter(): void {
+    let bits = 1 << 16;
+    while (bits < this.filterRows * 8) bits *= 2;
+    this.filter = new Uint32Array(bits / 32);
+    const pages = this.hashes!;
+    for (let row = 0; row < this.filterRows; row++) this.filterAdd(pages[row >>> 16]![row & 0xffff]!);
   }
 
   /**
@@ -821,18 +860,22 @@ export class RowFiles {
    * (32 MiB at 4M rows) resident in this process by the end of a load. Reset
    * whenever the table is mapped anew (a spill may write a new one).
    */
-  private slotReader: { fd: number; first: number; readonly block: Uint32Array } | null = null;
+  private slotReader: { fd: number; first: number; readonly block: Uint32Array; readonly bytes: Uint8Array } | null = null;
 
   private slotAt(s: number): number {
     const r = this.slotReader;
     if (r === null) return this.slots[s]!;
     const first = s & ~15;
     if (r.first !== first) {
-      const file = path.join(this.dir, this.state.hidxFile);
-      if (r.fd < 0) r.fd = io(`reading ${file}`, () => vfs.open(file, "r"));
-      const bytes = new Uint8Array(r.block.buffer);
-      const got = io(`reading ${file}`, () => readInto(r.fd, bytes, ROW_FILE_HEADER + first * 4));
-      if (got !== bytes.length) throw errors.corrupt(file, "hash table shorter than its capacity");
+      // io() inlined: the file's name is made only for an error
+      const file = () => path.join(this.dir, this.state.hidxFile);
+      try {
+        if (r.fd < 0) r.fd = vfs.open(file(), "r");
+        if (readInto(r.fd, r.bytes, ROW_FILE_HEADER + first * 4) !== r.bytes.length) throw errors.corrupt(file(), "hash table shorter than its capacity");
+      } catch (e) {
+        if (e instanceof VqliteError) throw e;
+        throw errors.io(`reading ${file()}`, e);
+      }
       r.first = first;
     }
     return r.block[s - first]!;
@@ -851,6 +894,8 @@ export class RowFiles {
   findRow(id: string, accept: (row: number) => boolean): number | undefined {
     if (this.state.hashRows === 0) return undefined;
     const h = idHash(id), mask = this.hashMask, ridx = this.ridx, hashes = this.hashes;
+    // during a load every row of the table has its hash in the filter: a clear bit means absent
+    if (hashes !== null && !this.filterHas(h)) return undefined;
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const v = this.slotAt(s);
       if (v === 0) return undefined;

@@ -228,14 +228,18 @@ export class VectorFile {
   readRowInto(row: number, out: Float32Array): void {
     const bytes = new Uint8Array(out.buffer, out.byteOffset, this.rowBytes);
     const pos = HEADER_BYTES + row * this.rowBytes;
-    io(`reading vector file ${this.path}`, () => {
+    // io() inlined: a bulk load reads millions of rows this way, and its label and closure were per call
+    try {
       let off = 0;
       while (off < bytes.length) {
         const n = vfs.read(this.fd, bytes, off, bytes.length - off, pos + off);
         if (n === 0) throw errors.corrupt(this.path, "file ends inside a row");
         off += n;
       }
-    });
+    } catch (e) {
+      if (e instanceof VqliteError) throw e;
+      throw errors.io(`reading vector file ${this.path}`, e);
+    }
   }
 
   /** fsync the rows, then record `count` as durable in the header and fsync again. */

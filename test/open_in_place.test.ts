@@ -128,6 +128,63 @@ describe("opening an mmap collection with a clustered index", () => {
   });
 });
 
+/** The ranges a version 2 snapshot leaves out of its checksum (each leaf's arrays), from its table. */
+function uncheckedRanges(bytes: Buffer): [number, number][] {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  expect(v.getUint32(8, true)).toBe(2);
+  const count = v.getUint32(bytes.length - 8, true);
+  const table = bytes.length - 8 - count * 16;
+  return Array.from({ length: count }, (_, i) => [v.getFloat64(table + i * 16, true), v.getFloat64(table + i * 16 + 8, true)]);
+}
+
+describe("leaves checked on first use", () => {
+  test("a damaged leaf: open succeeds, the first use of the leaf and check() give CORRUPT_FILE naming the snapshot", () => {
+    const dir = tempDir();
+    build(dir, "l2");
+    const snap = snapshotOf(dir);
+    const bytes = fs.readFileSync(snap);
+    const ranges = uncheckedRanges(bytes);
+    // one range per leaf (adjacent leaves are not: each has its CRC between them), covering all rows
+    expect(ranges.length).toBeGreaterThanOrEqual(10);
+    const [off, len] = ranges[3]!;
+    bytes[off + Math.floor(len / 2)]! ^= 0x10;
+    fs.writeFileSync(snap, bytes);
+    const db = open(dir);
+    const c = db.collection("c");
+    expect(c.count()).toBe(N);
+    expect(c.get("r1")?.payload).toEqual({ i: 1 });
+    let err: unknown;
+    try {
+      db.check();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe("CORRUPT_FILE");
+    expect(String((err as Error).message)).toContain(path.basename(snap));
+    expect(String((err as Error).message)).toContain("checksum mismatch");
+    db.close();
+  });
+
+  test("a checkpoint writes an unloaded leaf back with the checksum it came with, so damage stays found", () => {
+    const dir = tempDir();
+    build(dir, "l2");
+    const snap = snapshotOf(dir);
+    const bytes = fs.readFileSync(snap);
+    const [off, len] = uncheckedRanges(bytes)[5]!;
+    bytes[off + len - 1]! ^= 0x01;
+    fs.writeFileSync(snap, bytes);
+    const db = open(dir);
+    db.collection("c").update("r2", { payload: { i: -2 } }); // no leaf is loaded; the checkpoint rewrites them all
+    db.checkpoint();
+    db.close();
+    expect(fs.existsSync(snap)).toBe(false);
+    const again = open(dir);
+    expect(again.collection("c").get("r2")?.payload).toEqual({ i: -2 });
+    expect(() => again.check()).toThrow(/checksum mismatch/);
+    again.close();
+  });
+});
+
 describe("the pieces", () => {
   test("HeapArray.resize keeps the values and zero-fills the rest; free empties it", () => {
     const a = HeapArray.int32();

@@ -139,21 +139,38 @@ describe("the clustered index's code options are saved with it", () => {
     const ix = ClusteredIndex.build({ data, dimension: dim }, { seed: 9, maxLeafSize: 50 });
     const w = new ByteWriter();
     ix.tree.serialize(w);
-    const v2 = w.finish();
-    // find where the code options sit: after version, dimension, 3 options, seed, metric, splits
-    const r = new ByteReader(v2, "v2");
-    r.u32(), r.u32(), r.u32(), r.u32(), r.u32(), r.f64(), r.string(), r.u32();
-    const at = r.pos;
-    const v1 = new Uint8Array(v2.length - 5);
-    v1.set(v2.subarray(0, at));
-    v1.set(v2.subarray(at + 5), at);
-    new DataView(v1.buffer).setUint32(0, 1, true);
+    const v3 = w.finish();
+    // rewrite it as version 1: no code options, and each leaf's arrays length-prefixed without a CRC
+    const r = new ByteReader(v3, "v3");
+    const v1 = new ByteWriter();
+    expect(r.u32()).toBe(3);
+    v1.u32(1).u32(r.u32()).u32(r.u32()).u32(r.u32()).u32(r.u32()).f64(r.f64()).string(r.string()).u32(r.u32());
+    r.u8();
+    const words = Math.ceil(r.u32() / 32);
+    const node = () => {
+      v1.f32array(r.f32array()).f64(r.f64());
+      const leaf = r.u8();
+      v1.u8(leaf);
+      if (leaf === 1) {
+        const size = r.u32();
+        v1.u32(size).f64(r.f64());
+        const { bytes } = r.checked(size * 4 * (2 + words));
+        const copy = (from: number, n: number) => new Uint32Array(bytes.slice(from * 4, (from + n) * 4).buffer);
+        v1.u32array(copy(0, size)).u32array(copy(size, size * words)).u32array(copy(size * (1 + words), size));
+      } else {
+        const n = r.u32();
+        v1.u32(n);
+        for (let i = 0; i < n; i++) node();
+      }
+    };
+    node();
+    expect(r.remaining).toBe(0);
     const source = new RowTable(new MemoryVectorStore(dim), "l2");
     for (let i = 0; i < 600; i++) source.append(`r${i}`, row(data, i, dim).slice(), null, null);
-    const old = ClusteredTree.deserialize(new ByteReader(v1, "v1"), source);
+    const old = ClusteredTree.deserialize(new ByteReader(v1.finish(), "v1"), source);
     const w2 = new ByteWriter();
     old.serialize(w2);
-    expect(Bun.hash(w2.finish())).toBe(Bun.hash(v2));
+    expect(Bun.hash(w2.finish())).toBe(Bun.hash(v3));
   });
 });
 

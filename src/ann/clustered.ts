@@ -19,7 +19,7 @@
  * `ClusteredIndex` (src/clustered_index.ts) wraps one over its own vectors.
  */
 import { errors } from "../errors";
-import { ByteReader, ByteWriter } from "../storage/binary";
+import { ByteReader, ByteWriter, crc32 } from "../storage/binary";
 import { encodeSigns, hamming, residualCode, wordsFor } from "./binary_code";
 import { resolveIndexOptions, resolveInteger, SEARCH_OPTIONS, type ResolvedIndexOptions } from "./config";
 import { dotAt, l2sqAt, normAt, scoreAt, scoreToDistance, type Metric } from "./distance";
@@ -80,6 +80,14 @@ interface SavedLeaf {
   readonly rows: Uint8Array;
   readonly codes: Uint8Array;
   readonly rnorms: Uint8Array;
+  /**
+   * The CRC32 the three must have (section version 3, where the snapshot's own
+   * checksum leaves them out: checked on first use), or null (older sections,
+   * covered by the snapshot's checksum when it was opened).
+   */
+  readonly crc: number | null;
+  /** The snapshot's name, for errors. */
+  readonly source: string;
   readonly rotation: HadamardRotation;
   /** Rows in the vector store when the snapshot was read: a leaf row at or past it is corruption. */
   readonly storeRows: number;
@@ -161,10 +169,11 @@ class TreeNode {
   /** Copy an unloaded leaf's arrays out of the snapshot: rows to a JS array, codes and norms into the WebAssembly heap, and rotate its centroid. */
   private load(): void {
     const s = this.saved!;
+    if (s.crc !== null && crc32(s.rnorms, crc32(s.codes, crc32(s.rows))) !== s.crc) throw errors.corrupt(s.source, "clustered index leaf checksum mismatch");
     const rows = new Int32Array(this.size);
     new Uint8Array(rows.buffer).set(s.rows);
     for (let i = 0; i < rows.length; i++) {
-      if (rows[i]! < 0 || rows[i]! >= s.storeRows) throw errors.corrupt("(clustered index)", `a leaf names row ${rows[i]} of ${s.storeRows}`);
+      if (rows[i]! < 0 || rows[i]! >= s.storeRows) throw errors.corrupt(s.source, `a clustered index leaf names row ${rows[i]} of ${s.storeRows}`);
     }
     this.codeStore.setBytes(s.codes);
     this.rnormStore.setBytes(s.rnorms);
@@ -735,7 +744,7 @@ export class ClusteredTree implements VectorIndex {
 
   serialize(w: ByteWriter): void {
     const o = this.options;
-    w.u32(2); // format version of the index section (2 added the code options)
+    w.u32(3); // format version of the index section (2 added the code options; 3: each leaf's rows, codes and norms checked on first use)
     w.u32(this.dimension).u32(o.branchingFactor).u32(o.maxLeafSize).u32(o.maxIterations).f64(o.seed).string(o.metric).u32(this.splits);
     w.u8(o.rotationRounds).u32(o.codeBits);
     const visit = (n: TreeNode) => {
@@ -743,16 +752,17 @@ export class ClusteredTree implements VectorIndex {
       w.f64(n.radius);
       const saved = n.savedBytes();
       if (saved !== null) {
-        // an unloaded leaf is written back from its saved bytes, without loading it
+        // an unloaded leaf is written back from its saved bytes, without loading (or checking) it
         w.u8(1).u32(n.size).f64(n.splitAt);
-        w.u32(n.size).raw(saved.rows);
-        w.u32(n.size * this.words).raw(saved.codes);
-        w.u32(n.size).raw(saved.rnorms);
+        w.checkedLater([saved.rows, saved.codes, saved.rnorms], saved.crc ?? undefined);
       } else if (n.children === null) {
         w.u8(1).u32(n.size).f64(n.splitAt);
-        w.u32array(new Uint32Array(n.rows.buffer, n.rows.byteOffset, n.size));
-        w.u32array(new Uint32Array(n.codes.buffer, n.codes.byteOffset, n.size * this.words));
-        w.f32array(n.rnorms.subarray(0, n.size));
+        const rows = n.rows, codes = n.codes, rnorms = n.rnorms;
+        w.checkedLater([
+          new Uint8Array(rows.buffer, rows.byteOffset, n.size * 4),
+          new Uint8Array(codes.buffer, codes.byteOffset, n.size * this.words * 4),
+          new Uint8Array(rnorms.buffer, rnorms.byteOffset, n.size * 4),
+        ]);
       } else {
         w.u8(0).u32(n.children.length);
         n.children.forEach(visit);
@@ -763,7 +773,7 @@ export class ClusteredTree implements VectorIndex {
 
   static deserialize(r: ByteReader, source: RowSource): ClusteredTree {
     const version = r.u32();
-    if (version !== 1 && version !== 2) throw new RangeError(`unsupported clustered index version ${version}`);
+    if (version < 1 || version > 3) throw new RangeError(`unsupported clustered index version ${version}`);
     const dimension = r.u32();
     if (dimension !== source.store.dimension) throw new RangeError("index dimension does not match the vectors");
     const options: ClusteredOptions = {
@@ -789,11 +799,19 @@ export class ClusteredTree implements VectorIndex {
         node.size = r.u32();
         node.splitAt = r.f64();
         // rows, codes and residual norms stay in the snapshot's bytes until the leaf is first used
-        const rowBytes = r.u32bytes(), codeBytes = r.u32bytes(), rnormBytes = r.f32bytes();
-        if (rowBytes.length !== node.size * 4 || codeBytes.length !== node.size * words * 4 || rnormBytes.length !== node.size * 4) {
-          throw new RangeError("leaf arrays have the wrong length");
+        const n = node.size;
+        if (version >= 3) {
+          if (!Number.isSafeInteger(n) || n * 4 * (2 + words) > r.remaining) throw new RangeError("leaf size out of range");
+          const { bytes, crc } = r.checked(n * 4 * (2 + words));
+          const rows = bytes.subarray(0, n * 4), codes = bytes.subarray(n * 4, n * 4 * (1 + words)), rnorms = bytes.subarray(n * 4 * (1 + words));
+          node.keepSaved({ rows, codes, rnorms, crc, source: r.source, rotation: index.rotation, storeRows });
+        } else {
+          const rowBytes = r.u32bytes(), codeBytes = r.u32bytes(), rnormBytes = r.f32bytes();
+          if (rowBytes.length !== n * 4 || codeBytes.length !== n * words * 4 || rnormBytes.length !== n * 4) {
+            throw new RangeError("leaf arrays have the wrong length");
+          }
+          node.keepSaved({ rows: rowBytes, codes: codeBytes, rnorms: rnormBytes, crc: null, source: r.source, rotation: index.rotation, storeRows });
         }
-        node.keepSaved({ rows: rowBytes, codes: codeBytes, rnorms: rnormBytes, rotation: index.rotation, storeRows });
       } else {
         const n = r.u32();
         node.children = [];

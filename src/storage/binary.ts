@@ -23,6 +23,8 @@ export class ByteWriter {
   constructor(
     initialSize = 256,
     private readonly sink: ((chunk: Uint8Array) => void) | null = null,
+    /** Where bytes written by checkedLater go, outside the sink's checksum (a snapshot's). */
+    private readonly uncheckedSink: ((chunk: Uint8Array) => void) | null = null,
   ) {
     this.buf = new Uint8Array(initialSize);
     this.view = new DataView(this.buf.buffer);
@@ -118,6 +120,28 @@ export class ByteWriter {
     this.ensure(8);
     this.view.setFloat64(this.pos, v, true);
     this.pos += 8;
+    return this;
+  }
+
+  /**
+   * Bytes that carry their own check: the CRC32 of `parts` (u32), then the parts.
+   * A snapshot leaves these bytes out of its file checksum (see
+   * writeSnapshotStream), so its reader checks them when it first uses them
+   * (ByteReader.checked): opening does not read them at all.
+   */
+  checkedLater(parts: readonly Uint8Array[], knownCrc?: number): this {
+    // bytes taken unverified from a snapshot keep the CRC they came with: a new one would vouch for them
+    let sum = knownCrc;
+    if (sum === undefined) for (const p of parts) sum = crc32(p, sum);
+    this.u32(sum ?? 0);
+    if (this.sink !== null && this.uncheckedSink !== null) {
+      this.flush();
+      for (const p of parts) {
+        if (p.length === 0) continue;
+        this.uncheckedSink(p);
+        this.sealedBytes += p.length;
+      }
+    } else for (const p of parts) this.raw(p);
     return this;
   }
 
@@ -301,6 +325,17 @@ export class ByteReader {
     const out = new Uint32Array(n);
     new Uint8Array(out.buffer).set(bytes);
     return { array: out, view: false };
+  }
+
+  /** What ByteWriter.checkedLater wrote, `length` bytes: the bytes (uncopied) and the CRC32 they must have. */
+  checked(length: number): { bytes: Uint8Array; crc: number } {
+    const crc = this.u32();
+    return { bytes: this.raw(length), crc };
+  }
+
+  /** The source's name in errors (a file's path). */
+  get source(): string {
+    return this.what;
   }
 
   /**

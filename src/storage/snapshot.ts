@@ -2,7 +2,9 @@
  * Snapshot and manifest files: whole-file images written atomically and
  * verified by checksum on read.
  *
- * Snapshot: "VQLSNAP\1" | u32 version | body | u32 CRC32(everything before it)
+ * Snapshot: "VQLSNAP\1" | u32 version (2) | body | ranges left out of the checksum
+ *   (f64 offset, f64 length each) | u32 their count | u32 CRC32(every byte before
+ *   it but those ranges). Version 1 has no table: the CRC covers everything.
  * Manifest: JSON text, then a line "crc32 XXXXXXXX" over the JSON text.
  */
 import { errors, io } from "../errors";
@@ -11,7 +13,14 @@ import { readFileBytes, writeFileAtomic, writeFileAtomicStream } from "./files";
 import { vfs } from "./fs";
 
 const SNAP_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x53, 0x4e, 0x41, 0x50, 0x01]); // "VQLSNAP\1"
-const SNAP_VERSION = 1;
+/**
+ * 1: the checksum covers every byte before it. 2: byte ranges the body's writer
+ * checked itself (ByteWriter.checkedLater: a clustered index's leaves, each
+ * with its own CRC32 verified when first used) are listed after the body and
+ * left out of the file's checksum, so opening reads and checksums only the
+ * rest: its cost does not grow with the rows.
+ */
+const SNAP_VERSION = 2;
 
 export function writeSnapshotFile(file: string, body: Uint8Array): void {
   writeSnapshotStream(file, (w) => w.raw(body));
@@ -23,21 +32,52 @@ export function writeSnapshotFile(file: string, body: Uint8Array): void {
  * so a snapshot of millions of rows never exists whole in RAM.
  */
 export function writeSnapshotStream(file: string, fill: (w: ByteWriter) => void): void {
-  writeFileAtomicStream(file, (write) => {
+  writeFileAtomicStream(file, (writeOut) => {
+    // the writer hands over small pieces (a leaf's arrays, the bytes between two leaves): gather them
+    const out = new Uint8Array(1 << 20);
+    let held = 0;
+    const write = (chunk: Uint8Array) => {
+      if (held + chunk.length > out.length) {
+        if (held > 0) writeOut(out.subarray(0, held));
+        held = 0;
+        if (chunk.length >= out.length) return writeOut(chunk);
+      }
+      out.set(chunk, held);
+      held += chunk.length;
+    };
     const head = new Uint8Array(12);
     head.set(SNAP_MAGIC, 0);
     new DataView(head.buffer).setUint32(8, SNAP_VERSION, true);
     write(head);
     let sum = crc32(head);
-    const w = new ByteWriter(1 << 16, (chunk) => {
-      sum = crc32(chunk, sum);
-      write(chunk);
-    });
+    let at = head.length;
+    // the ranges left out of the checksum: offset and length pairs, in file order
+    const skipped: number[] = [];
+    const w = new ByteWriter(
+      1 << 16,
+      (chunk) => {
+        sum = crc32(chunk, sum);
+        write(chunk);
+        at += chunk.length;
+      },
+      (chunk) => {
+        const last = skipped.length - 2;
+        if (last >= 0 && skipped[last]! + skipped[last + 1]! === at) skipped[last + 1]! += chunk.length;
+        else skipped.push(at, chunk.length);
+        write(chunk);
+        at += chunk.length;
+      },
+    );
     fill(w);
     w.flush();
-    const tail = new Uint8Array(4);
-    new DataView(tail.buffer).setUint32(0, sum, true);
+    const tail = new Uint8Array(skipped.length * 8 + 8);
+    const v = new DataView(tail.buffer);
+    skipped.forEach((x, i) => v.setFloat64(i * 8, x, true));
+    v.setUint32(skipped.length * 8, skipped.length / 2, true);
+    sum = crc32(tail.subarray(0, tail.length - 4), sum);
+    v.setUint32(tail.length - 4, sum, true);
     write(tail);
+    if (held > 0) writeOut(out.subarray(0, held));
   });
 }
 
@@ -45,7 +85,8 @@ export function writeSnapshotStream(file: string, fill: (w: ByteWriter) => void)
 const MAP_FROM_BYTES = 1 << 20;
 
 /**
- * Read and verify a snapshot; returns a reader positioned at the body. A large
+ * Read and verify a snapshot (`checkAll`: the ranges its checksum leaves out
+ * too, each against its own CRC32); returns a reader positioned at the body. A large
  * snapshot is mapped privately (snapshots are written whole and renamed into
  * place, never changed or cut, so the mapping stays valid; removing the file
  * later leaves it readable): what its readers copy out comes from the page cache,
@@ -53,7 +94,7 @@ const MAP_FROM_BYTES = 1 << 20;
  * The body starts at byte 12, a multiple of 4, so what the body's writer aligned
  * (ByteWriter.u32arrayAligned) is aligned in the file and in the page-aligned mapping.
  */
-export function readSnapshotFile(file: string): ByteReader {
+export function readSnapshotFile(file: string, checkAll = false): ByteReader {
   const size = io(`reading ${file}`, () => vfs.sizeOf(file));
   const mapped = size >= MAP_FROM_BYTES;
   const bytes = mapped ? io(`reading ${file}`, () => vfs.mapPrivate(file)) : readFileBytes(file);
@@ -61,10 +102,30 @@ export function readSnapshotFile(file: string): ByteReader {
   for (let i = 0; i < 8; i++) if (bytes[i] !== SNAP_MAGIC[i]) throw errors.corrupt(file, "not a vqlite snapshot (bad magic)");
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = v.getUint32(8, true);
-  if (version !== SNAP_VERSION) throw errors.corrupt(file, `unsupported snapshot version ${version}`);
+  if (version !== 1 && version !== 2) throw errors.corrupt(file, `unsupported snapshot version ${version}`);
   const end = bytes.length - 4;
-  if (v.getUint32(end, true) !== crc32(bytes.subarray(0, end))) throw errors.corrupt(file, "checksum mismatch");
-  return new ByteReader(bytes, file, 12, end, mapped);
+  if (version === 1) {
+    if (v.getUint32(end, true) !== crc32(bytes.subarray(0, end))) throw errors.corrupt(file, "checksum mismatch");
+    return new ByteReader(bytes, file, 12, end, mapped);
+  }
+  // version 2: the body, the ranges left out of the checksum (f64 offset, f64 length each), their count, the checksum
+  const count = v.getUint32(end - 4, true);
+  const table = end - 4 - count * 16;
+  if (count > (bytes.length - 20) / 16 || table < 12) throw errors.corrupt(file, "bad table of separately checked ranges");
+  let sum: number | undefined;
+  let from = 0;
+  for (let i = 0; i < count; i++) {
+    const off = v.getFloat64(table + i * 16, true), len = v.getFloat64(table + i * 16 + 8, true);
+    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < Math.max(12, from) || len < 1 || off + len > table) {
+      throw errors.corrupt(file, "bad table of separately checked ranges");
+    }
+    sum = crc32(bytes.subarray(from, off), sum);
+    // checkAll (db.check()): each range is one ByteWriter.checkedLater, its CRC32 just before it
+    if (checkAll && v.getUint32(off - 4, true) !== crc32(bytes.subarray(off, off + len))) throw errors.corrupt(file, `checksum mismatch in the range at ${off}`);
+    from = off + len;
+  }
+  if (v.getUint32(end, true) !== crc32(bytes.subarray(from, end), sum)) throw errors.corrupt(file, "checksum mismatch");
+  return new ByteReader(bytes, file, 12, table, mapped);
 }
 
 export function writeManifestFile(file: string, value: unknown): void {

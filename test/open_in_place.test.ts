@@ -128,7 +128,7 @@ describe("opening an mmap collection with a clustered index", () => {
   });
 });
 
-/** The ranges a version 2 snapshot leaves out of its checksum (each leaf's arrays), from its table. */
+/** The ranges a version 2 snapshot leaves out of its checksum (the leaves' arrays, after the tree), from its table. */
 function uncheckedRanges(bytes: Buffer): [number, number][] {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   expect(v.getUint32(8, true)).toBe(2);
@@ -144,9 +144,10 @@ describe("leaves checked on first use", () => {
     const snap = snapshotOf(dir);
     const bytes = fs.readFileSync(snap);
     const ranges = uncheckedRanges(bytes);
-    // one range per leaf (adjacent leaves are not: each has its CRC between them), covering all rows
-    expect(ranges.length).toBeGreaterThanOrEqual(10);
-    const [off, len] = ranges[3]!;
+    // one range after the tree: every leaf's rows, codes (784 bits: 25 words) and residual norms
+    expect(ranges.length).toBe(1);
+    const [off, len] = ranges[0]!;
+    expect(len).toBe(N * 4 * (2 + Math.ceil(ds.dim / 32)));
     bytes[off + Math.floor(len / 2)]! ^= 0x10;
     fs.writeFileSync(snap, bytes);
     const db = open(dir);
@@ -170,8 +171,8 @@ describe("leaves checked on first use", () => {
     build(dir, "l2");
     const snap = snapshotOf(dir);
     const bytes = fs.readFileSync(snap);
-    const [off, len] = uncheckedRanges(bytes)[5]!;
-    bytes[off + len - 1]! ^= 0x01;
+    const [off, len] = uncheckedRanges(bytes)[0]!;
+    bytes[off + len - 1]! ^= 0x01; // the last leaf's last residual norm
     fs.writeFileSync(snap, bytes);
     const db = open(dir);
     db.collection("c").update("r2", { payload: { i: -2 } }); // no leaf is loaded; the checkpoint rewrites them all

@@ -140,31 +140,43 @@ describe("the clustered index's code options are saved with it", () => {
     const w = new ByteWriter();
     ix.tree.serialize(w);
     const v3 = w.finish();
-    // rewrite it as version 1: no code options, and each leaf's arrays length-prefixed without a CRC
+    // rewrite it as version 1: no code options, each leaf's arrays inline and length-prefixed, no CRCs
     const r = new ByteReader(v3, "v3");
     const v1 = new ByteWriter();
-    expect(r.u32()).toBe(3);
+    expect(r.u32()).toBe(4);
     v1.u32(1).u32(r.u32()).u32(r.u32()).u32(r.u32()).u32(r.u32()).f64(r.f64()).string(r.string()).u32(r.u32());
     r.u8();
     const words = Math.ceil(r.u32() / 32);
-    const node = () => {
-      v1.f32array(r.f32array()).f64(r.f64());
-      const leaf = r.u8();
-      v1.u8(leaf);
-      if (leaf === 1) {
-        const size = r.u32();
-        v1.u32(size).f64(r.f64());
-        const { bytes } = r.checked(size * 4 * (2 + words));
-        const copy = (from: number, n: number) => new Uint32Array(bytes.slice(from * 4, (from + n) * 4).buffer);
-        v1.u32array(copy(0, size)).u32array(copy(size, size * words)).u32array(copy(size * (1 + words), size));
+    type N = { centroid: Float32Array; radius: number; size?: number; splitAt?: number; children?: N[]; arrays?: Uint32Array[] };
+    const leaves: N[] = [];
+    const parse = (): N => {
+      const n: N = { centroid: r.f32array(), radius: r.f64() };
+      if (r.u8() === 1) {
+        n.size = r.u32();
+        n.splitAt = r.f64();
+        r.u32(); // the leaf's CRC32
+        leaves.push(n);
+      } else n.children = Array.from({ length: r.u32() }, parse);
+      return n;
+    };
+    const root = parse();
+    for (const leaf of leaves) {
+      const s = leaf.size!;
+      const take = (k: number) => new Uint32Array(r.raw(k * 4).slice().buffer);
+      leaf.arrays = [take(s), take(s * words), take(s)];
+    }
+    expect(r.remaining).toBe(0);
+    const write = (n: N) => {
+      v1.f32array(n.centroid).f64(n.radius);
+      if (n.children === undefined) {
+        v1.u8(1).u32(n.size!).f64(n.splitAt!);
+        for (const a of n.arrays!) v1.u32array(a);
       } else {
-        const n = r.u32();
-        v1.u32(n);
-        for (let i = 0; i < n; i++) node();
+        v1.u8(0).u32(n.children.length);
+        n.children.forEach(write);
       }
     };
-    node();
-    expect(r.remaining).toBe(0);
+    write(root);
     const source = new RowTable(new MemoryVectorStore(dim), "l2");
     for (let i = 0; i < 600; i++) source.append(`r${i}`, row(data, i, dim).slice(), null, null);
     const old = ClusteredTree.deserialize(new ByteReader(v1.finish(), "v1"), source);

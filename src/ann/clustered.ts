@@ -77,9 +77,13 @@ const TRAIN_PER_CENTROID = 64;
  * uncopied: pages of the mapped snapshot file), until its first use.
  */
 interface SavedLeaf {
-  readonly rows: Uint8Array;
-  readonly codes: Uint8Array;
-  readonly rnorms: Uint8Array;
+  /** The snapshot's bytes; the leaf's rows, codes and residual norms start at these offsets in it. */
+  readonly buf: Uint8Array;
+  readonly rowsAt: number;
+  readonly codesAt: number;
+  readonly rnormsAt: number;
+  /** Code words per row. */
+  readonly words: number;
   /**
    * The CRC32 the three must have (section version 3, where the snapshot's own
    * checksum leaves them out: checked on first use), or null (older sections,
@@ -111,7 +115,11 @@ class TreeNode {
     if (this.saved !== null) this.load();
     this.rowArray = values;
   }
-  private readonly codeStore = HeapArray.int32();
+  private codeStoreMade: HeapArray<Int32Array> | null = null;
+  /** Made on first use: a reopened leaf has none until it is loaded (thousands of leaves at open). */
+  private get codeStore(): HeapArray<Int32Array> {
+    return (this.codeStoreMade ??= HeapArray.int32());
+  }
   /** The leaf's 1-bit codes, kept in the WebAssembly heap for the leaf scan: assigning copies in; the view lasts until the heap's next allocation. */
   get codes(): Int32Array {
     if (this.saved !== null) this.load();
@@ -140,7 +148,11 @@ class TreeNode {
     }
     return this.childrenStore.offset();
   }
-  private readonly rnormStore = HeapArray.float32();
+  private rnormStoreMade: HeapArray<Float32Array> | null = null;
+  /** Made on first use: a reopened leaf has none until it is loaded (thousands of leaves at open). */
+  private get rnormStore(): HeapArray<Float32Array> {
+    return (this.rnormStoreMade ??= HeapArray.float32());
+  }
   /** Norms of the leaf's residuals, in the WebAssembly heap beside the codes (same rules as `codes`). */
   get rnorms(): Float32Array {
     if (this.saved !== null) this.load();
@@ -163,20 +175,25 @@ class TreeNode {
     return this.saved !== null;
   }
   /** The saved bytes of an unloaded leaf (rows, codes, residual norms), for writing them out again unchanged. */
-  savedBytes(): SavedLeaf | null {
-    return this.saved;
+  savedBytes(words: number): { rows: Uint8Array; codes: Uint8Array; rnorms: Uint8Array; crc: number | null } | null {
+    const s = this.saved;
+    if (s === null) return null;
+    const n = this.size;
+    return { rows: s.buf.subarray(s.rowsAt, s.rowsAt + n * 4), codes: s.buf.subarray(s.codesAt, s.codesAt + n * words * 4), rnorms: s.buf.subarray(s.rnormsAt, s.rnormsAt + n * 4), crc: s.crc };
   }
   /** Copy an unloaded leaf's arrays out of the snapshot: rows to a JS array, codes and norms into the WebAssembly heap, and rotate its centroid. */
   private load(): void {
     const s = this.saved!;
-    if (s.crc !== null && crc32(s.rnorms, crc32(s.codes, crc32(s.rows))) !== s.crc) throw errors.corrupt(s.source, "clustered index leaf checksum mismatch");
-    const rows = new Int32Array(this.size);
-    new Uint8Array(rows.buffer).set(s.rows);
+    const n = this.size;
+    const b = this.savedBytes(s.words)!;
+    if (s.crc !== null && crcOf([b.rows, b.codes, b.rnorms]) !== s.crc) throw errors.corrupt(s.source, "clustered index leaf checksum mismatch");
+    const rows = new Int32Array(n);
+    new Uint8Array(rows.buffer).set(b.rows);
     for (let i = 0; i < rows.length; i++) {
       if (rows[i]! < 0 || rows[i]! >= s.storeRows) throw errors.corrupt(s.source, `a clustered index leaf names row ${rows[i]} of ${s.storeRows}`);
     }
-    this.codeStore.setBytes(s.codes);
-    this.rnormStore.setBytes(s.rnorms);
+    this.codeStore.setBytes(b.codes);
+    this.rnormStore.setBytes(b.rnorms);
     const rotated = new Float32Array(s.rotation.padded);
     s.rotation.apply(this.centroid, 0, rotated);
     this.rotatedStore.set(rotated);
@@ -198,12 +215,16 @@ class TreeNode {
   /** Free this node's WebAssembly regions now (it is being replaced; see HeapArray.free). */
   release(): void {
     this.saved = null;
-    this.codeStore.free();
-    this.rnormStore.free();
-    this.rotatedStore.free();
+    this.codeStoreMade?.free();
+    this.rnormStoreMade?.free();
+    this.rotatedStoreMade?.free();
     this.childrenStore?.free();
   }
-  private readonly rotatedStore = HeapArray.float32();
+  private rotatedStoreMade: HeapArray<Float32Array> | null = null;
+  /** Made on first use: a reopened leaf has none until it is loaded (thousands of leaves at open). */
+  private get rotatedStore(): HeapArray<Float32Array> {
+    return (this.rotatedStoreMade ??= HeapArray.float32());
+  }
   /** Rotated centroid (P values), leaves only (empty for inner nodes); in the WebAssembly heap like `codes`. */
   get rotated(): Float32Array {
     if (this.saved !== null) this.load();
@@ -744,36 +765,44 @@ export class ClusteredTree implements VectorIndex {
 
   serialize(w: ByteWriter): void {
     const o = this.options;
-    w.u32(3); // format version of the index section (2 added the code options; 3: each leaf's rows, codes and norms checked on first use)
+    // format version of the index section: 2 added the code options; 3 gave each leaf's arrays a CRC32
+    // and left them out of the snapshot's checksum; 4 puts the whole tree first (the CRCs in it), then
+    // every leaf's rows, codes and norms (opening reads the tree alone: contiguous pages, not one per leaf)
+    w.u32(4);
     w.u32(this.dimension).u32(o.branchingFactor).u32(o.maxLeafSize).u32(o.maxIterations).f64(o.seed).string(o.metric).u32(this.splits);
     w.u8(o.rotationRounds).u32(o.codeBits);
+    const leafParts = (n: TreeNode): Uint8Array[] => {
+      const saved = n.savedBytes(this.words);
+      // an unloaded leaf is written back from its saved bytes, without loading (or checking) it
+      if (saved !== null) return [saved.rows, saved.codes, saved.rnorms];
+      const rows = n.rows, codes = n.codes, rnorms = n.rnorms;
+      return [
+        new Uint8Array(rows.buffer, rows.byteOffset, n.size * 4),
+        new Uint8Array(codes.buffer, codes.byteOffset, n.size * this.words * 4),
+        new Uint8Array(rnorms.buffer, rnorms.byteOffset, n.size * 4),
+      ];
+    };
+    const leaves: TreeNode[] = [];
     const visit = (n: TreeNode) => {
       w.f32array(n.centroid);
       w.f64(n.radius);
-      const saved = n.savedBytes();
-      if (saved !== null) {
-        // an unloaded leaf is written back from its saved bytes, without loading (or checking) it
-        w.u8(1).u32(n.size).f64(n.splitAt);
-        w.checkedLater([saved.rows, saved.codes, saved.rnorms], saved.crc ?? undefined);
-      } else if (n.children === null) {
-        w.u8(1).u32(n.size).f64(n.splitAt);
-        const rows = n.rows, codes = n.codes, rnorms = n.rnorms;
-        w.checkedLater([
-          new Uint8Array(rows.buffer, rows.byteOffset, n.size * 4),
-          new Uint8Array(codes.buffer, codes.byteOffset, n.size * this.words * 4),
-          new Uint8Array(rnorms.buffer, rnorms.byteOffset, n.size * 4),
-        ]);
+      if (n.children === null) {
+        // an unloaded leaf keeps the CRC it came with: a new one would vouch for bytes nobody checked
+        const crc = n.savedBytes(this.words)?.crc ?? crcOf(leafParts(n));
+        w.u8(1).u32(n.size).f64(n.splitAt).u32(crc);
+        leaves.push(n);
       } else {
         w.u8(0).u32(n.children.length);
         n.children.forEach(visit);
       }
     };
     visit(this.root);
+    for (const leaf of leaves) w.unchecked(leafParts(leaf));
   }
 
   static deserialize(r: ByteReader, source: RowSource): ClusteredTree {
     const version = r.u32();
-    if (version < 1 || version > 3) throw new RangeError(`unsupported clustered index version ${version}`);
+    if (version < 1 || version > 4) throw new RangeError(`unsupported clustered index version ${version}`);
     const dimension = r.u32();
     if (dimension !== source.store.dimension) throw new RangeError("index dimension does not match the vectors");
     const options: ClusteredOptions = {
@@ -790,27 +819,47 @@ export class ClusteredTree implements VectorIndex {
     index.splits = splits;
     const words = index.words;
     const storeRows = source.store.length;
+    // centroids are copied into shared blocks of 256 (one allocation per block, a view per node: at
+    // 3M rows a fresh process spent half its 50 ms open allocating one array per centroid)
+    let block = new Float32Array(0), blockBytes = new Uint8Array(0), used = 0;
+    const readCentroid = (): Float32Array => {
+      if (r.u32() !== dimension) throw new RangeError("centroid has the wrong dimension");
+      const at = r.skip(dimension * 4);
+      if (used + dimension > block.length) {
+        block = new Float32Array(256 * dimension);
+        blockBytes = new Uint8Array(block.buffer);
+        used = 0;
+      }
+      blockBytes.set(r.buf.subarray(at, at + dimension * 4), used * 4);
+      used += dimension;
+      return block.subarray(used - dimension, used);
+    };
+    // version 4: the leaves' arrays follow the whole tree, in the tree's order
+    const laterLeaves: { node: TreeNode; crc: number }[] = [];
     const read = (): TreeNode => {
-      const centroid = r.f32array();
-      if (centroid.length !== dimension) throw new RangeError("centroid has the wrong dimension");
-      const node = new TreeNode(centroid);
+      const node = new TreeNode(readCentroid());
       node.radius = r.f64();
       if (r.u8() === 1) {
         node.size = r.u32();
         node.splitAt = r.f64();
         // rows, codes and residual norms stay in the snapshot's bytes until the leaf is first used
         const n = node.size;
-        if (version >= 3) {
-          if (!Number.isSafeInteger(n) || n * 4 * (2 + words) > r.remaining) throw new RangeError("leaf size out of range");
-          const { bytes, crc } = r.checked(n * 4 * (2 + words));
-          const rows = bytes.subarray(0, n * 4), codes = bytes.subarray(n * 4, n * 4 * (1 + words)), rnorms = bytes.subarray(n * 4 * (1 + words));
-          node.keepSaved({ rows, codes, rnorms, crc, source: r.source, rotation: index.rotation, storeRows });
+        // offsets into the snapshot's bytes, not views: thousands of leaves, and no object made per array
+        const common = { buf: r.buf, words, source: r.source, rotation: index.rotation, storeRows };
+        if (version >= 4) {
+          laterLeaves.push({ node, crc: r.u32() });
+        } else if (version === 3) {
+          // each leaf's CRC32 and arrays inline
+          const crc = r.u32();
+          const at = r.skip(n * 4 * (2 + words));
+          node.keepSaved({ ...common, rowsAt: at, codesAt: at + n * 4, rnormsAt: at + n * 4 * (1 + words), crc });
         } else {
-          const rowBytes = r.u32bytes(), codeBytes = r.u32bytes(), rnormBytes = r.f32bytes();
-          if (rowBytes.length !== n * 4 || codeBytes.length !== n * words * 4 || rnormBytes.length !== n * 4) {
-            throw new RangeError("leaf arrays have the wrong length");
-          }
-          node.keepSaved({ rows: rowBytes, codes: codeBytes, rnorms: rnormBytes, crc: null, source: r.source, rotation: index.rotation, storeRows });
+          if (r.u32() !== n) throw new RangeError("leaf arrays have the wrong length");
+          const rowsAt = r.skip(n * 4);
+          if (r.u32() !== n * words) throw new RangeError("leaf arrays have the wrong length");
+          const codesAt = r.skip(n * words * 4);
+          if (r.u32() !== n) throw new RangeError("leaf arrays have the wrong length");
+          node.keepSaved({ ...common, rowsAt, codesAt, rnormsAt: r.skip(n * 4), crc: null });
         }
       } else {
         const n = r.u32();
@@ -821,9 +870,21 @@ export class ClusteredTree implements VectorIndex {
     };
     index.root.release();
     index.root = read();
+    for (const { node, crc } of laterLeaves) {
+      const n = node.size;
+      const at = r.skip(n * 4 * (2 + words));
+      node.keepSaved({ buf: r.buf, words, source: r.source, rotation: index.rotation, storeRows, rowsAt: at, codesAt: at + n * 4, rnormsAt: at + n * 4 * (1 + words), crc });
+    }
     index.leafCountCache = -1;
     return index;
   }
+}
+
+/** The CRC32 of `parts` one after another. */
+function crcOf(parts: readonly Uint8Array[]): number {
+  let sum = 0;
+  for (const p of parts) sum = crc32(p, sum);
+  return sum;
 }
 
 function resolveOptions(o: ClusteredOptions, sourceMetric: Metric, dimension: number): ResolvedOptions {

@@ -23,7 +23,7 @@ export class ByteWriter {
   constructor(
     initialSize = 256,
     private readonly sink: ((chunk: Uint8Array) => void) | null = null,
-    /** Where bytes written by checkedLater go, outside the sink's checksum (a snapshot's). */
+    /** Where bytes written by unchecked() go, outside the sink's checksum (a snapshot's). */
     private readonly uncheckedSink: ((chunk: Uint8Array) => void) | null = null,
   ) {
     this.buf = new Uint8Array(initialSize);
@@ -124,24 +124,21 @@ export class ByteWriter {
   }
 
   /**
-   * Bytes that carry their own check: the CRC32 of `parts` (u32), then the parts.
-   * A snapshot leaves these bytes out of its file checksum (see
-   * writeSnapshotStream), so its reader checks them when it first uses them
-   * (ByteReader.checked): opening does not read them at all.
+   * Bytes their reader checks itself (a clustered leaf's arrays, against a CRC32
+   * written elsewhere): a snapshot leaves them out of its file checksum (see
+   * writeSnapshotStream), so opening need not read them at all.
    */
-  checkedLater(parts: readonly Uint8Array[], knownCrc?: number): this {
-    // bytes taken unverified from a snapshot keep the CRC they came with: a new one would vouch for them
-    let sum = knownCrc;
-    if (sum === undefined) for (const p of parts) sum = crc32(p, sum);
-    this.u32(sum ?? 0);
-    if (this.sink !== null && this.uncheckedSink !== null) {
-      this.flush();
-      for (const p of parts) {
-        if (p.length === 0) continue;
-        this.uncheckedSink(p);
-        this.sealedBytes += p.length;
-      }
-    } else for (const p of parts) this.raw(p);
+  unchecked(parts: readonly Uint8Array[]): this {
+    if (this.sink === null || this.uncheckedSink === null) {
+      for (const p of parts) this.raw(p);
+      return this;
+    }
+    this.flush();
+    for (const p of parts) {
+      if (p.length === 0) continue;
+      this.uncheckedSink(p);
+      this.sealedBytes += p.length;
+    }
     return this;
   }
 
@@ -327,10 +324,12 @@ export class ByteReader {
     return { array: out, view: false };
   }
 
-  /** What ByteWriter.checkedLater wrote, `length` bytes: the bytes (uncopied) and the CRC32 they must have. */
-  checked(length: number): { bytes: Uint8Array; crc: number } {
-    const crc = this.u32();
-    return { bytes: this.raw(length), crc };
+  /** Step over `n` bytes; returns where they start in `buf`. */
+  skip(n: number): number {
+    this.need(n);
+    const at = this.pos;
+    this.pos += n;
+    return at;
   }
 
   /** The source's name in errors (a file's path). */

@@ -33,7 +33,7 @@ export function checkFiles(options: {
   const problems: string[] = [];
   let files = 0;
   if (attempt(problems, () => readManifestFile(options.manifest))) files++;
-  for (const s of options.snapshots) if (attempt(problems, () => readSnapshotFile(s, true))) files++;
+  for (const s of options.snapshots) if (attempt(problems, () => readSnapshotFile(s))) files++;
   for (const v of options.vectors) {
     const ok = attempt(problems, () => {
       const f = VectorFile.open(v.path, v.dimension, true, true);

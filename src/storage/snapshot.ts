@@ -15,8 +15,8 @@ import { vfs } from "./fs";
 const SNAP_MAGIC = new Uint8Array([0x56, 0x51, 0x4c, 0x53, 0x4e, 0x41, 0x50, 0x01]); // "VQLSNAP\1"
 /**
  * 1: the checksum covers every byte before it. 2: byte ranges the body's writer
- * checked itself (ByteWriter.checkedLater: a clustered index's leaves, each
- * with its own CRC32 verified when first used) are listed after the body and
+ * leaves to its reader (ByteWriter.unchecked: a clustered index's leaf arrays,
+ * each with its own CRC32 in the tree, verified when first used) are listed after the body and
  * left out of the file's checksum, so opening reads and checksums only the
  * rest: its cost does not grow with the rows.
  */
@@ -85,8 +85,8 @@ export function writeSnapshotStream(file: string, fill: (w: ByteWriter) => void)
 const MAP_FROM_BYTES = 1 << 20;
 
 /**
- * Read and verify a snapshot (`checkAll`: the ranges its checksum leaves out
- * too, each against its own CRC32); returns a reader positioned at the body. A large
+ * Read and verify a snapshot (but for the ranges its checksum leaves to their
+ * readers); returns a reader positioned at the body. A large
  * snapshot is mapped privately (snapshots are written whole and renamed into
  * place, never changed or cut, so the mapping stays valid; removing the file
  * later leaves it readable): what its readers copy out comes from the page cache,
@@ -94,7 +94,7 @@ const MAP_FROM_BYTES = 1 << 20;
  * The body starts at byte 12, a multiple of 4, so what the body's writer aligned
  * (ByteWriter.u32arrayAligned) is aligned in the file and in the page-aligned mapping.
  */
-export function readSnapshotFile(file: string, checkAll = false): ByteReader {
+export function readSnapshotFile(file: string): ByteReader {
   const size = io(`reading ${file}`, () => vfs.sizeOf(file));
   const mapped = size >= MAP_FROM_BYTES;
   const bytes = mapped ? io(`reading ${file}`, () => vfs.mapPrivate(file)) : readFileBytes(file);
@@ -120,8 +120,6 @@ export function readSnapshotFile(file: string, checkAll = false): ByteReader {
       throw errors.corrupt(file, "bad table of separately checked ranges");
     }
     sum = crc32(bytes.subarray(from, off), sum);
-    // checkAll (db.check()): each range is one ByteWriter.checkedLater, its CRC32 just before it
-    if (checkAll && v.getUint32(off - 4, true) !== crc32(bytes.subarray(off, off + len))) throw errors.corrupt(file, `checksum mismatch in the range at ${off}`);
     from = off + len;
   }
   if (v.getUint32(end, true) !== crc32(bytes.subarray(from, end), sum)) throw errors.corrupt(file, "checksum mismatch");

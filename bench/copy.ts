@@ -21,24 +21,13 @@ import * as path from "node:path";
 import { open } from "../src/index";
 import { writeRecords } from "../src/storage/formats";
 import { setFaultHook } from "../src/storage/fs";
-import { syntheticRows, writeResult } from "./lib";
+import { jsHeapMB, syntheticRows, writeResult } from "./lib";
 
 const DIM = 128;
 
 function status(key: string): number {
   const text = fs.readFileSync("/proc/self/status", "utf8");
   return Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN) / 1024;
-}
-
-/**
- * The JS object heap in MB, without the buffers of typed arrays ("extra memory": in
- * RssAnon already, or, for mapped files, in RssFile). The heap itself is anonymous
- * memory too, so "sum" is RssAnon + RssFile and the heap column says how much of it
- * is JS objects.
- */
-function heapMB(): number {
-  const h = (require("bun:jsc") as { heapStats(): { heapSize: number; extraMemorySize: number } }).heapStats();
-  return (h.heapSize - h.extraMemorySize) / 2 ** 20;
 }
 
 function arg(name: string, fallback: number): number {
@@ -74,7 +63,7 @@ function child(kind: "ok" | "fail" | "parquet", dbDir: string, file: string): Ch
   db.checkpoint();
   const before = { count: c.count(), top: c.search(seed.subarray(0, c.dimension), { k: 10 }).map((h) => h.id) };
   Bun.gc(true);
-  const base = { anon: status("RssAnon"), file: status("RssFile"), heap: heapMB(), hwm: status("VmHWM") };
+  const base = { anon: status("RssAnon"), file: status("RssFile"), heap: jsHeapMB(), hwm: status("VmHWM") };
   try {
     fs.writeFileSync("/proc/self/clear_refs", "5");
     base.hwm = status("VmRSS");
@@ -83,7 +72,7 @@ function child(kind: "ok" | "fail" | "parquet", dbDir: string, file: string): Ch
   }
   const peak = { anon: 0, file: 0, heap: 0, sum: 0 };
   const sample = () => {
-    const a = status("RssAnon") - base.anon, f = status("RssFile") - base.file, h = heapMB() - base.heap;
+    const a = status("RssAnon") - base.anon, f = status("RssFile") - base.file, h = jsHeapMB() - base.heap;
     peak.anon = Math.max(peak.anon, a);
     peak.file = Math.max(peak.file, f);
     peak.heap = Math.max(peak.heap, h);

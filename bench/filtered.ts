@@ -19,9 +19,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { heapStats } from "bun:jsc";
 import { open, type Collection } from "../src/index";
-import { procMemory, syntheticRows, textPayload, writeResult } from "./lib";
+import { jsHeapMB, procMemory, syntheticRows, textPayload, writeResult } from "./lib";
 
 const DIM = 128;
 const BATCH = 10_000;
@@ -29,8 +28,7 @@ const CATS = 100;
 
 function memory() {
   const m = procMemory();
-  const h = heapStats();
-  return { rssAnonMB: m.rssAnonMB, rssFileMB: m.rssFileMB, heapMB: Math.round(((h.heapSize - h.extraMemorySize) / 1048576) * 10) / 10 };
+  return { rssAnonMB: m.rssAnonMB, rssFileMB: m.rssFileMB, heapMB: Math.round(jsHeapMB() * 10) / 10 };
 }
 
 function queries(count: number, seed: number): Float32Array[] {

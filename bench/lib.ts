@@ -1,6 +1,7 @@
 /** Shared helpers for benchmarks: process memory readings, data loading, result files. */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { heapStats } from "bun:jsc";
 import { XorShift32 } from "../src/ann/random";
 
 export interface ProcMemory {
@@ -26,6 +27,16 @@ export function procMemory(): ProcMemory {
     rssFileMB: mb(kb("RssFile")),
     rssShmemMB: mb(kb("RssShmem")),
   };
+}
+
+/**
+ * The JS object heap in MB, without the buffers of typed arrays: Bun counts them
+ * (mapped files included) as the heap's "extra memory", which is in RssAnon or
+ * RssFile already.
+ */
+export function jsHeapMB(): number {
+  const h = heapStats();
+  return (h.heapSize - h.extraMemorySize) / 1048576;
 }
 
 export function writeResult(name: string, value: unknown): string {

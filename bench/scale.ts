@@ -21,9 +21,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { heapStats } from "bun:jsc";
 import { open } from "../src/index";
-import { procMemory, syntheticRows, textPayload, writeResult } from "./lib";
+import { jsHeapMB, procMemory, syntheticRows, textPayload, writeResult } from "./lib";
 
 const DIM = 128;
 const BATCH = 10_000;
@@ -32,8 +31,7 @@ const QUERIES = 1_000;
 /** /proc/self/status figures, with `heapUsedMB` as JS objects only: Bun counts mapped buffers as heap "extra memory". */
 function memory() {
   const m = procMemory();
-  const h = heapStats();
-  return { ...m, heapUsedMB: Math.round(((h.heapSize - h.extraMemorySize) / 1048576) * 10) / 10 };
+  return { ...m, heapUsedMB: Math.round(jsHeapMB() * 10) / 10 };
 }
 
 function probe(dir: string): void {

@@ -22,8 +22,8 @@ const ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r",
 const VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "io", "ou", "y"];
 const CODAS = ["", "", "n", "r", "s", "t", "l", "nd", "ng", "st", "ck", "m"];
 
-/** Mulberry32: deterministic, seedable. */
-export function textRng(seed: number): () => number {
+/** Mulberry32: deterministic, seedable (the tests' rng() too). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -42,7 +42,7 @@ export interface TextGenerator {
 }
 
 export function textGenerator(seed = 1, vocabulary = 8000): TextGenerator {
-  const r = textRng(seed);
+  const r = mulberry32(seed);
   const words = COMMON.slice();
   const seen = new Set(words);
   while (words.length < vocabulary) {

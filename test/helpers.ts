@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { expect } from "bun:test";
 import { VqliteError } from "../src/errors";
+import { mulberry32 } from "../bench/text_payloads";
 
 const madeDirs: string[] = [];
 
@@ -18,17 +19,8 @@ export function tempDir(prefix = "vqlite-test-"): string {
   return d;
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the benches' text generator). */
+export const rng = mulberry32;
 
 export function randomVectors(n: number, dim: number, seed: number): Float32Array {
   const r = rng(seed);

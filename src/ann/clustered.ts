@@ -175,17 +175,17 @@ class TreeNode {
     return this.saved !== null;
   }
   /** The saved bytes of an unloaded leaf (rows, codes, residual norms), for writing them out again unchanged. */
-  savedBytes(words: number): { rows: Uint8Array; codes: Uint8Array; rnorms: Uint8Array; crc: number | null } | null {
+  savedBytes(): { rows: Uint8Array; codes: Uint8Array; rnorms: Uint8Array; crc: number | null } | null {
     const s = this.saved;
     if (s === null) return null;
     const n = this.size;
-    return { rows: s.buf.subarray(s.rowsAt, s.rowsAt + n * 4), codes: s.buf.subarray(s.codesAt, s.codesAt + n * words * 4), rnorms: s.buf.subarray(s.rnormsAt, s.rnormsAt + n * 4), crc: s.crc };
+    return { rows: s.buf.subarray(s.rowsAt, s.rowsAt + n * 4), codes: s.buf.subarray(s.codesAt, s.codesAt + n * s.words * 4), rnorms: s.buf.subarray(s.rnormsAt, s.rnormsAt + n * 4), crc: s.crc };
   }
   /** Copy an unloaded leaf's arrays out of the snapshot: rows to a JS array, codes and norms into the WebAssembly heap, and rotate its centroid. */
   private load(): void {
     const s = this.saved!;
     const n = this.size;
-    const b = this.savedBytes(s.words)!;
+    const b = this.savedBytes()!;
     if (s.crc !== null && crcOf([b.rows, b.codes, b.rnorms]) !== s.crc) throw errors.corrupt(s.source, "clustered index leaf checksum mismatch");
     const rows = new Int32Array(n);
     new Uint8Array(rows.buffer).set(b.rows);
@@ -772,7 +772,7 @@ export class ClusteredTree implements VectorIndex {
     w.u32(this.dimension).u32(o.branchingFactor).u32(o.maxLeafSize).u32(o.maxIterations).f64(o.seed).string(o.metric).u32(this.splits);
     w.u8(o.rotationRounds).u32(o.codeBits);
     const leafParts = (n: TreeNode): Uint8Array[] => {
-      const saved = n.savedBytes(this.words);
+      const saved = n.savedBytes();
       // an unloaded leaf is written back from its saved bytes, without loading (or checking) it
       if (saved !== null) return [saved.rows, saved.codes, saved.rnorms];
       const rows = n.rows, codes = n.codes, rnorms = n.rnorms;
@@ -788,7 +788,7 @@ export class ClusteredTree implements VectorIndex {
       w.f64(n.radius);
       if (n.children === null) {
         // an unloaded leaf keeps the CRC it came with: a new one would vouch for bytes nobody checked
-        const crc = n.savedBytes(this.words)?.crc ?? crcOf(leafParts(n));
+        const crc = n.savedBytes()?.crc ?? crcOf(leafParts(n));
         w.u8(1).u32(n.size).f64(n.splitAt).u32(crc);
         leaves.push(n);
       } else {

@@ -49,6 +49,17 @@ export function normAt(a: Float32Array, ao: number, d: number): number {
 }
 
 /**
+ * Score (lower is closer) from what a kernel computed: the squared L2 distance
+ * for l2, the inner product for dot and cosine (then the norms divide it).
+ */
+export function scoreFromRaw(metric: Metric, raw: number, qNorm: number, bNorm: number): number {
+  if (metric === "l2") return raw;
+  if (metric === "dot") return -raw;
+  const den = qNorm * bNorm;
+  return den === 0 ? 1 : 1 - raw / den;
+}
+
+/**
  * Score of row `b` against query `q` (lower is closer), given the row's norm
  * (only used for cosine) and the query's norm.
  */
@@ -61,16 +72,7 @@ export function scoreAt(
   bNorm: number,
   d: number,
 ): number {
-  switch (metric) {
-    case "l2":
-      return l2sqAt(q, 0, b, bo, d);
-    case "dot":
-      return -dotAt(q, 0, b, bo, d);
-    case "cosine": {
-      const den = qNorm * bNorm;
-      return den === 0 ? 1 : 1 - dotAt(q, 0, b, bo, d) / den;
-    }
-  }
+  return scoreFromRaw(metric, metric === "l2" ? l2sqAt(q, 0, b, bo, d) : dotAt(q, 0, b, bo, d), qNorm, bNorm);
 }
 
 /** Convert an internal score to the public distance. */

@@ -2,7 +2,7 @@
  * Exact search: every live row scored. The oracle other indexes are tested against.
  */
 import type { ByteWriter } from "../storage/binary";
-import { normAt, scoreAt, scoreToDistance } from "./distance";
+import { normAt, scoreAt, scoreFromRaw, scoreToDistance } from "./distance";
 import { TopK } from "./topk";
 import type { IndexSearchOptions, IndexSearchResult, Progress, RowFilter, RowSource, VectorIndex } from "./types";
 import { wasmKernels, WasmScratch, type WasmKernels } from "./wasm";
@@ -129,7 +129,7 @@ export class FlatIndex implements VectorIndex {
     const dstBytes = Buffer.from(rowsView.buffer, rowsView.byteOffset, rowsView.byteLength);
     const live = this.source.liveMask();
     const heap = this.heap;
-    const isL2 = metric === "l2", isDot = metric === "dot";
+    const isL2 = metric === "l2";
     const picked = new Int32Array(block);
     let worst = heap.worst, scanned = 0, i = 0;
     while (i < candidates.length) {
@@ -148,12 +148,7 @@ export class FlatIndex implements VectorIndex {
       else kernels.dot_batch(qOff, rowsOff, d, count, d, outOff);
       for (let j = 0; j < count; j++) {
         const row = picked[j]!;
-        let s = out[j]!;
-        if (isDot) s = -s;
-        else if (!isL2) {
-          const den = qNorm * this.source.norm(row);
-          s = den === 0 ? 1 : 1 - s / den;
-        }
+        const s = scoreFromRaw(metric, out[j]!, qNorm, this.source.norm(row));
         if (s < worst) {
           heap.push(s, row);
           worst = heap.worst;
@@ -181,7 +176,7 @@ export class FlatIndex implements VectorIndex {
     const base = store.wasmOffset(), rowBytes = d * 4;
     const live = this.source.liveMask();
     const heap = this.heap;
-    const isL2 = metric === "l2", isDot = metric === "dot";
+    const isL2 = metric === "l2";
     let worst = heap.worst, scanned = 0;
     for (let start = 0; start < n; start += BLOCK) {
       const count = Math.min(BLOCK, n - start);
@@ -192,12 +187,7 @@ export class FlatIndex implements VectorIndex {
         if (live[row] !== 1) continue;
         if (filter !== undefined && !filter(row)) continue;
         scanned++;
-        let s = out[i]!;
-        if (isDot) s = -s;
-        else if (!isL2) {
-          const den = qNorm * this.source.norm(row);
-          s = den === 0 ? 1 : 1 - s / den;
-        }
+        const s = scoreFromRaw(metric, out[i]!, qNorm, this.source.norm(row));
         if (s < worst) {
           heap.push(s, row);
           worst = heap.worst;

@@ -18,7 +18,7 @@
  */
 import { drainAscending, MaxHeap, MinHeap } from "./heap";
 import { sharedKernels, wasmKernels, type WasmKernels } from "./wasm";
-import type { Metric } from "./distance";
+import { scoreFromRaw, type Metric } from "./distance";
 
 /** Where everything is in the shared memory (byte offsets) and the build's parameters. */
 export interface SharedGraph {
@@ -186,12 +186,7 @@ export class SharedGraphBuilder {
       if (g.metric === "l2") for (let i = 0; i < d; i++) s += (f[oa + i]! - f[ob + i]!) ** 2;
       else for (let i = 0; i < d; i++) s += f[oa + i]! * f[ob + i]!;
     }
-    if (g.metric === "dot") return -s;
-    if (g.metric === "cosine") {
-      const den = this.norms[a]! * this.norms[b]!;
-      return den === 0 ? 1 : 1 - s / den;
-    }
-    return s;
+    return scoreFromRaw(g.metric, s, this.norms[a]!, this.norms[b]!);
   }
 
   private nextTag(): number {
@@ -291,12 +286,7 @@ export class SharedGraphBuilder {
         let s: number;
         if (k === null) s = this.nodeScore(row, nb);
         else {
-          s = f32[gOut + j]!;
-          if (g.metric === "dot") s = -s;
-          else if (g.metric === "cosine") {
-            const den = this.norms[row]! * this.norms[nb]!;
-            s = den === 0 ? 1 : 1 - s / den;
-          }
+          s = scoreFromRaw(g.metric, f32[gOut + j]!, this.norms[row]!, this.norms[nb]!);
         }
         if (res.size < ef || s < bound) {
           cand.push(s, nb);

@@ -10,6 +10,7 @@
  *
  * Estimates only rank candidates; the final ones are reranked on full vectors.
  */
+import { grow } from "./typed_arrays";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { encodeSigns, hamming, wordsFor } from "./binary_code";
 import { dotAt, type Metric } from "./distance";
@@ -32,13 +33,6 @@ export interface Quantizer {
   move(from: number, to: number): void;
   heapBytes(): number;
   serialize(w: ByteWriter, nodes: number): void;
-}
-
-function grow<T extends Float32Array | Uint8Array | Int32Array>(a: T, n: number, make: (n: number) => T): T {
-  if (n <= a.length) return a;
-  const out = make(Math.max(n, a.length * 2));
-  out.set(a);
-  return out;
 }
 
 export class ScalarQuantizer implements Quantizer {

@@ -6,7 +6,7 @@
  * answer, distances included, is the TypeScript path's unless float32
  * rounding moves a row across more than RESCORE_MARGIN places.
  */
-import { scoreAt } from "./distance";
+import { scoreAt, scoreFromRaw } from "./distance";
 import { TopK } from "./topk";
 import type { RowSource } from "./types";
 import { wasmKernels, WasmScratch } from "./wasm";
@@ -35,17 +35,9 @@ export class Reranker {
       const rowBytes = d * 4;
       for (let i = 0; i < cand.length; i++) {
         const row = cand[i]!;
-        let s: number;
-        if (metric === "l2") s = kernels!.l2sq(qOff, base + row * rowBytes, d);
-        else {
-          const dot = kernels!.dot(qOff, base + row * rowBytes, d);
-          if (metric === "dot") s = -dot;
-          else {
-            const den = qNorm * source.norm(row);
-            s = den === 0 ? 1 : 1 - dot / den;
-          }
-        }
-        pre.push(s, i);
+        const at = base + row * rowBytes;
+        const raw = metric === "l2" ? kernels!.l2sq(qOff, at, d) : kernels!.dot(qOff, at, d);
+        pre.push(scoreFromRaw(metric, raw, qNorm, source.norm(row)), i);
       }
       const idx: number[] = [];
       pre.drain(idx, []);

@@ -13,6 +13,7 @@
  * row, clear() for a dead one, remap() after compaction; the whole state is
  * a snapshot section (write/read), so opening never reads payloads.
  */
+import { grow } from "../ann/typed_arrays";
 import { ByteReader, ByteWriter } from "../storage/binary";
 import { compileLeafValue, lookup, sameForAllNumbers, type FieldPath, type Leaf, type Scalar } from "./predicate";
 import type { Payload } from "./validate";
@@ -50,17 +51,9 @@ export class FieldIndex {
   private ensure(n: number): void {
     if (n <= this.kinds.length) return;
     const cap = Math.max(n, this.kinds.length * 2);
-    const k = new Uint8Array(cap);
-    k.set(this.kinds);
-    this.kinds = k;
-    const key = new Int32Array(cap);
-    key.set(this.keys);
-    this.keys = key;
-    if (this.nums) {
-      const nums = new Float64Array(cap);
-      nums.set(this.nums);
-      this.nums = nums;
-    }
+    this.kinds = grow(this.kinds, cap, (m) => new Uint8Array(m));
+    this.keys = grow(this.keys, cap, (m) => new Int32Array(m));
+    if (this.nums) this.nums = grow(this.nums, cap, (m) => new Float64Array(m));
   }
 
   private keyOf(v: string | boolean): number {

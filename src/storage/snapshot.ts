@@ -33,14 +33,15 @@ export function writeSnapshotFile(file: string, body: Uint8Array): void {
  */
 export function writeSnapshotStream(file: string, fill: (w: ByteWriter) => void): void {
   writeFileAtomicStream(file, (writeOut) => {
-    // the writer hands over small pieces (a leaf's arrays, the bytes between two leaves): gather them
+    // the writer hands over its full chunks (written as they are) and small pieces (a leaf's
+    // arrays, the end of the tree): gather the small ones into fewer writes
     const out = new Uint8Array(1 << 20);
     let held = 0;
     const write = (chunk: Uint8Array) => {
-      if (held + chunk.length > out.length) {
+      if (chunk.length >= 1 << 16 || held + chunk.length > out.length) {
         if (held > 0) writeOut(out.subarray(0, held));
         held = 0;
-        if (chunk.length >= out.length) return writeOut(chunk);
+        if (chunk.length >= 1 << 16) return writeOut(chunk);
       }
       out.set(chunk, held);
       held += chunk.length;

@@ -45,12 +45,7 @@ export class FlatIndex implements VectorIndex {
     if (kernels !== null && store.wasmOffset() >= 0 && n > 0) {
       heap.reset(k + RESCORE_MARGIN);
       scanned = this.scanWasm(kernels, query, qNorm, filter);
-      const cand: number[] = [];
-      heap.drain(cand, []);
-      cand.sort((a, b) => a - b); // in row order, as the TypeScript scan offers them: exact ties go the same way
-      heap.reset(k);
-      const data = store.data();
-      for (const row of cand) heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+      this.rescore(query, qNorm, k);
     } else {
       const data = store.data();
       for (let row = 0; row < n; row++) {
@@ -72,6 +67,21 @@ export class FlatIndex implements VectorIndex {
   }
 
   /**
+   * The WebAssembly scan's survivors (float32 scores) rescored with the
+   * TypeScript kernels, in row order as the TypeScript scan offers them, so
+   * exact ties go the same way; the heap then holds the top k.
+   */
+  private rescore(query: Float32Array, qNorm: number, k: number): void {
+    const { store, metric } = this.source;
+    const d = store.dimension, data = store.data(), heap = this.heap;
+    const cand: number[] = [];
+    heap.drain(cand, []);
+    cand.sort((a, b) => a - b);
+    heap.reset(k);
+    for (const row of cand) heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+  }
+
+  /**
    * Exact search over a list of candidate rows (ascending), e.g. the rows a
    * payload index matched: only those rows are read and scored, in row order
    * (so ties go as in a full scan), each also passing `filter` when given.
@@ -90,11 +100,7 @@ export class FlatIndex implements VectorIndex {
       // score them there, then rescore the survivors as the TypeScript scan would
       heap.reset(k + RESCORE_MARGIN);
       scanned = this.gatherWasm(kernels, query, qNorm, candidates, filter);
-      const cand: number[] = [];
-      heap.drain(cand, []);
-      cand.sort((a, b) => a - b);
-      heap.reset(k);
-      for (const row of cand) heap.push(scoreAt(metric, query, qNorm, data, row * d, this.source.norm(row), d), row);
+      this.rescore(query, qNorm, k);
     } else {
       heap.reset(k);
       for (let i = 0; i < candidates.length; i++) {

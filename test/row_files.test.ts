@@ -2,7 +2,7 @@ import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { open, type Collection, type Database } from "../src/index";
-import { crc32 } from "../src/storage/binary";
+import { crc32, jsonFromUtf8 } from "../src/storage/binary";
 import { setFaultHook } from "../src/storage/fs";
 import { writeHashSlots } from "../src/storage/hash_slots";
 import { ROW_FILE_HEADER } from "../src/storage/row_files";
@@ -429,5 +429,73 @@ describe("row files: ids, payloads and sparse vectors of mmap collections on dis
     fs.writeFileSync(ridx, saved);
     using db = open(dir);
     expect(db.collection("c").get("m7")!.payload).toEqual({ i: 7 });
+  });
+
+  test("payload bytes are parsed in place exactly as JSON.parse parses their text, and refused where it refuses them", () => {
+    const enc = new TextEncoder();
+    const r = rng(21);
+    const values: unknown[] = [
+      { t: unicodeText(r, 2000), n: -0, big: 1e308, small: 5e-324, i: 12345678901234567890, neg: -1.5e-7 },
+      { "__proto__": { x: 1 }, constructor: "c", "": [null, true, false, [], {}] },
+      { a: 1, nested: { deep: [[[["ü", "\u0000", "\ud800"]]]] } },
+      { lone: "\ud83d" }, // a lone surrogate survives JSON.stringify as an escape
+      {},
+    ];
+    for (const v of values) {
+      const text = JSON.stringify(v);
+      const bytes = enc.encode(text);
+      const got = jsonFromUtf8(bytes) as object;
+      expect(got).toEqual(JSON.parse(text));
+      expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+      expect(Object.keys(got)).toEqual(Object.keys(JSON.parse(text)));
+      // a view inside a larger buffer reads only its own bytes
+      const framed = new Uint8Array(bytes.length + 20).fill(0x7b);
+      framed.set(bytes, 10);
+      expect(jsonFromUtf8(framed.subarray(10, 10 + bytes.length))).toEqual(JSON.parse(text));
+    }
+    // JSON text parses the same, duplicate keys included (last wins)
+    expect(jsonFromUtf8(enc.encode('{"a":1,"a":2}'))).toEqual({ a: 2 });
+    // Bun.JSONL takes these (skips or stops early); JSON.parse refuses them, and so does jsonFromUtf8
+    for (const bad of ['{"a":1}\n{"b":2}', '{"a":', "1 2", '[1,2] x', '{"a":1}\u0000', "", "nul", "{bad}"]) {
+      expect(() => JSON.parse(bad)).toThrow(SyntaxError);
+      expect(() => jsonFromUtf8(enc.encode(bad))).toThrow(SyntaxError);
+    }
+  });
+
+  test("damaged payload bytes read back as CORRUPT_FILE (through get and search), never as a different value", () => {
+    const dir = tempDir();
+    const r = rng(12);
+    {
+      using db = open(dir);
+      const c = db.createCollection("c", { dimension: dim, storage: "mmap" });
+      c.insertMany(Array.from({ length: 20 }, (_, i) => ({ id: `p${i}`, vector: vec(r), payload: { k: `é-${String(i).padStart(2, "0")}-abcd` } })));
+    }
+    const heap = path.join(dir, rowFiles(dir).find((f) => f.endsWith(".rows"))!);
+    const original = fs.readFileSync(heap);
+    const at = original.indexOf(Buffer.from('{"k":"é-07-abcd"}'));
+    expect(at).toBeGreaterThan(0);
+    const damage = (edit: (b: Buffer) => void) => {
+      const b = Buffer.from(original);
+      edit(b);
+      fs.writeFileSync(heap, b);
+    };
+    const cases: [string, (b: Buffer) => void][] = [
+      ["not UTF-8", (b) => (b[at + 6] = 0xff)], // the first byte of "é"
+      ["cut short", (b) => (b[at + 17] = 0x20)], // the closing brace
+      ["two values", (b) => b.write('{"k":1}\n{"k":2222}', at, "utf8")], // same length, a JSON Lines reader would take the first
+    ];
+    for (const [what, edit] of cases) {
+      damage(edit);
+      using db = open(dir);
+      const c = db.collection("c");
+      const neighbour = c.get("p6")!;
+      expect(neighbour.payload).toEqual({ k: "é-06-abcd" }); // its neighbours read as before
+      const e = expectCode(() => c.get("p7"), "CORRUPT_FILE");
+      expect(e.message, what).toContain("payload");
+      expectCode(() => c.search(neighbour.vector, { k: 20 }), "CORRUPT_FILE"); // every row is a hit
+    }
+    fs.writeFileSync(heap, original);
+    using db = open(dir);
+    expect(db.collection("c").get("p7")!.payload).toEqual({ k: "é-07-abcd" });
   });
 });

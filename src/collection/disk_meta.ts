@@ -27,6 +27,8 @@ interface CommittedRows {
   readonly hashRows: number;
   idAt(row: number): string;
   payloadAt(row: number): string | null;
+  /** The payload parsed, not yet frozen (null for none). */
+  payloadValueAt(row: number): Payload;
   sparseAt(row: number): SparseVector | null;
   findRow(id: string, accept: (row: number) => boolean): number | undefined;
 }
@@ -62,6 +64,10 @@ class RemappedRows implements CommittedRows {
 
   payloadAt(row: number): string | null {
     return this.from.payloadText(this.old(row));
+  }
+
+  payloadValueAt(row: number): Payload {
+    return this.from.payloadOf(this.old(row));
   }
 
   sparseAt(row: number): SparseVector | null {
@@ -148,6 +154,10 @@ export class DiskMeta implements RowMeta {
   }
 
   payloadOf(row: number): Payload {
+    if (row < this.committed && !this.pending.has(row)) {
+      // straight from the row file's bytes: no payload text is made (row_files.ts)
+      return deepFreeze(this.src!.payloadValueAt(row));
+    }
     const text = this.payloadText(row);
     return text === null ? null : deepFreeze(JSON.parse(text) as Payload);
   }

@@ -368,3 +368,18 @@ export function utf8Length(s: string): number {
 export function crc32(data: Uint8Array, previous?: number): number {
   return (previous === undefined ? Bun.hash.crc32(data) : Bun.hash.crc32(data, previous)) >>> 0;
 }
+
+/**
+ * JSON.parse of UTF-8 bytes without making their text first (Bun.JSONL reads
+ * the bytes in place): a payload read from a mapped row file skips one string
+ * allocation as large as the payload. Bun.JSONL is lax where JSON.parse is not
+ * (a truncated value is skipped, more than one value accepted), so only a
+ * single value that consumed every byte is taken as is; for anything else
+ * JSON.parse decides, throwing its SyntaxError. The bytes must be valid UTF-8
+ * (Bun.JSONL replaces bad sequences instead of failing).
+ */
+export function jsonFromUtf8(bytes: Uint8Array): unknown {
+  const r = Bun.JSONL.parseChunk(bytes);
+  if (r.error === null && r.done && r.read === bytes.length && r.values.length === 1) return r.values[0];
+  return JSON.parse(decoder.decode(bytes));
+}

@@ -38,7 +38,8 @@
  * rewritten.
  */
 import { errors, io, VqliteError } from "../errors";
-import { crc32 } from "./binary";
+import { crc32, jsonFromUtf8 } from "./binary";
+import { isUtf8 } from "node:buffer";
 import * as zlib from "node:zlib";
 import { closeQuietly, readAt, readInto, syncDirectory, writeAll } from "./files";
 import { writeHashSlots } from "./hash_slots";
@@ -676,10 +677,24 @@ export class RowFiles {
     const n = this.heapView.getUint32(off, true);
     const s = off + (this.zstd ? ID_RECORD_HEADER : 16);
     if (s + n > this.state.heapEnd) throw this.corrupt(`the id of row ${row} runs past the committed end`);
-    return decoder.decode(this.heapMap.subarray(s, s + n));
+    return this.text(this.heapMap.subarray(s, s + n), row, "id");
   }
 
   payloadAt(row: number): string | null {
+    const bytes = this.payloadBytes(row);
+    return bytes === null ? null : this.text(bytes, row, "payload");
+  }
+
+  /** A committed row's payload parsed straight from its bytes (no text in between); null for none. */
+  payloadValueAt(row: number): Record<string, unknown> | null {
+    const bytes = this.payloadBytes(row);
+    if (bytes === null) return null;
+    if (!isUtf8(bytes)) throw this.corrupt(`the payload of row ${row} is not valid UTF-8`);
+    return jsonFromUtf8(bytes) as Record<string, unknown> | null;
+  }
+
+  /** The UTF-8 bytes of a committed row's payload (a view, in the mapping or a decompressed block); null for none. */
+  private payloadBytes(row: number): Uint8Array | null {
     const off = this.at(row);
     const idLen = this.heapView.getUint32(off, true), n = this.heapView.getUint32(off + 4, true);
     if (n === NO_PAYLOAD) return null;
@@ -687,10 +702,20 @@ export class RowFiles {
       const at = this.heapView.getUint32(off + 12, true);
       const block = this.blockAt(off);
       if (at + n > block.length) throw this.corrupt(`the payload of row ${row} runs past its block`);
-      return decoder.decode(block.subarray(at, at + n));
+      return block.subarray(at, at + n);
     }
     const s = off + 16 + idLen;
-    return decoder.decode(this.heapMap.subarray(s, s + n));
+    if (s + n > this.state.heapEnd) throw this.corrupt(`the payload of row ${row} runs past the committed end`);
+    return this.heapMap.subarray(s, s + n);
+  }
+
+  /** UTF-8 text of a record field; bytes that are not UTF-8 can only come from a damaged file. */
+  private text(bytes: Uint8Array, row: number, what: string): string {
+    try {
+      return decoder.decode(bytes);
+    } catch {
+      throw this.corrupt(`the ${what} of row ${row} is not valid UTF-8`);
+    }
   }
 
   sparseAt(row: number): { indices: Uint32Array; values: Float32Array } | null {

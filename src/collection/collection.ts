@@ -693,6 +693,7 @@ export class Collection {
       }
     }
     const hits: SearchHit[] = new Array(res.rows.length);
+    this.rows.meta.prefetch(res.rows);
     for (let i = 0; i < res.rows.length; i++) {
       const row = res.rows[i]!;
       hits[i] = { id: this.rows.idOf(row), distance: res.distances[i]!, payload: this.rows.payloadOf(row) };

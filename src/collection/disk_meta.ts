@@ -29,6 +29,8 @@ interface CommittedRows {
   payloadAt(row: number): string | null;
   /** The payload parsed, not yet frozen (null for none). */
   payloadValueAt(row: number): Payload;
+  /** Start fetching the records of the rows in `rows` below `end`. */
+  prefetch(rows: readonly number[], end: number): void;
   sparseAt(row: number): SparseVector | null;
   findRow(id: string, accept: (row: number) => boolean): number | undefined;
 }
@@ -68,6 +70,10 @@ class RemappedRows implements CommittedRows {
 
   payloadValueAt(row: number): Payload {
     return this.from.payloadOf(this.old(row));
+  }
+
+  prefetch(): void {
+    // rows of another backend, read one by one until the next checkpoint writes them
   }
 
   sparseAt(row: number): SparseVector | null {
@@ -231,6 +237,10 @@ export class DiskMeta implements RowMeta {
     // the heap's zstd dictionary serves the payloads read from it
     if (fromFiles) stored += files!.dictionaryBytes;
     return { raw, stored: Math.round(stored) };
+  }
+
+  prefetch(rows: readonly number[]): void {
+    this.src?.prefetch(rows, this.committed);
   }
 
   heapBytes(): number {

@@ -21,6 +21,8 @@ export interface RowMeta {
   kill(row: number): void;
   /** Heap bytes held, estimated. */
   heapBytes(): number;
+  /** About to read the ids and payloads of `rows` (a search's hits): start fetching them all. */
+  prefetch(rows: readonly number[]): void;
   /** The live rows' payload bytes: UTF-8 JSON text, and as stored (see PayloadBytes). */
   payloadBytes(live: (row: number) => boolean, rows: number): PayloadBytes;
 }

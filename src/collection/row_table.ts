@@ -74,6 +74,10 @@ export class MemoryMeta implements RowMeta {
     return this.sparse[row] ?? null;
   }
 
+  prefetch(): void {
+    // ids and payloads are JS values already
+  }
+
   heapBytes(): number {
     return this.metaBytes + this.ids.length * 8 * 4 + this.rowOfId.size * 16;
   }

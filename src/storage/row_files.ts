@@ -672,6 +672,33 @@ export class RowFiles {
     return this.state.compression === "zstd";
   }
 
+  /**
+   * Load the row index entry, then the record's first bytes, of each row in
+   * `rows` below `end`, before their ids and payloads are read one by one: the
+   * loads are independent, so their cache and TLB misses overlap instead of
+   * coming in turn (a search's 10 hits: 5-7 % of its time at 1M rows). Rows
+   * whose entry is out of range are left to the reads that follow to report.
+   */
+  prefetch(rows: readonly number[], end: number): void {
+    const offsets = this.prefetchOffsets;
+    const ridx = this.ridx, heapEnd = this.state.heapEnd, overrides = this.state.overrides;
+    let n = 0;
+    for (let i = 0; i < rows.length && n < offsets.length; i++) {
+      const row = rows[i]!;
+      if (row >= end) continue;
+      const o = overrides.size > 0 ? overrides.get(row) : undefined;
+      const offset = o !== undefined ? o.offset : ridx[row * 4]! + ridx[row * 4 + 1]! * 4294967296;
+      if (offset >= ROW_FILE_HEADER && offset < heapEnd) offsets[n++] = offset;
+    }
+    const map = this.heapMap;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += map[offsets[i]!]!;
+    this.prefetched = sum; // kept, so the loads are not dropped
+  }
+
+  private readonly prefetchOffsets = new Float64Array(64);
+  private prefetched = 0;
+
   idAt(row: number): string {
     const off = this.at(row);
     const n = this.heapView.getUint32(off, true);

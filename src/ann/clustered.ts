@@ -18,7 +18,7 @@
  * file I/O. A collection's "clustered" index is one of these; the standalone
  * `ClusteredIndex` (src/clustered_index.ts) wraps one over its own vectors.
  */
-import { errors } from "../errors";
+import { errors, VqliteError } from "../errors";
 import { ByteReader, ByteWriter, crc32 } from "../storage/binary";
 import { encodeSigns, hamming, residualCode, wordsFor } from "./binary_code";
 import { resolveIndexOptions, resolveInteger, SEARCH_OPTIONS, type ResolvedIndexOptions } from "./config";
@@ -513,16 +513,24 @@ export class ClusteredTree implements VectorIndex {
     const seen = new Uint8Array(n);
     let outOfRange = 0;
     let twice = 0;
+    const problems: string[] = [];
     for (const leaf of this.leaves()) {
+      let rows: Int32Array;
+      try {
+        rows = leaf.rows; // a reopened leaf is loaded, and its checksum checked, here
+      } catch (e) {
+        if (!(e instanceof VqliteError)) throw e;
+        problems.push(`clustered index: ${e.message}`); // listed, not thrown: the rest is still checked
+        continue;
+      }
       for (let i = 0; i < leaf.size; i++) {
-        const row = leaf.rows[i]!;
+        const row = rows[i]!;
         if (row < 0 || row >= n) outOfRange++;
         else if (seen[row]!++ > 0 && this.source.isLive(row)) twice++;
       }
     }
     let missing = 0;
     for (let row = 0; row < n; row++) if (this.source.isLive(row) && seen[row] === 0) missing++;
-    const problems: string[] = [];
     if (missing > 0) problems.push(`clustered index: ${missing} live rows are in no leaf`);
     if (twice > 0) problems.push(`clustered index: ${twice} live rows are in more than one leaf`);
     if (outOfRange > 0) problems.push(`clustered index: ${outOfRange} leaf entries name rows past the end`);

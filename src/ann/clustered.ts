@@ -72,29 +72,35 @@ const ROUTE_EXPANSIONS_PER_PROBE = 1;
 const LEAF_GROWTH = 1.25;
 /** Training points per centroid (faiss warns below 39 and caps at 256; ml-kmeans' cost is linear in it). */
 const TRAIN_PER_CENTROID = 64;
-/**
- * A reopened leaf's arrays as the snapshot holds them (little-endian bytes,
- * uncopied: pages of the mapped snapshot file), until its first use.
- */
-interface SavedLeaf {
-  /** The snapshot's bytes; the leaf's rows, codes and residual norms start at these offsets in it. */
+/** What every leaf of a reopened tree shares about the snapshot it came from (one object per tree). */
+interface SavedTree {
+  /** The snapshot's bytes. */
   readonly buf: Uint8Array;
-  readonly rowsAt: number;
-  readonly codesAt: number;
-  readonly rnormsAt: number;
   /** Code words per row. */
   readonly words: number;
-  /**
-   * The CRC32 the three must have (section version 3, where the snapshot's own
-   * checksum leaves them out: checked on first use), or null (older sections,
-   * covered by the snapshot's checksum when it was opened).
-   */
-  readonly crc: number | null;
   /** The snapshot's name, for errors. */
   readonly source: string;
   readonly rotation: HadamardRotation;
   /** Rows in the vector store when the snapshot was read: a leaf row at or past it is corruption. */
   readonly storeRows: number;
+}
+
+/**
+ * A reopened leaf's arrays as the snapshot holds them (little-endian bytes,
+ * uncopied: pages of the mapped snapshot file), until its first use.
+ */
+interface SavedLeaf {
+  readonly tree: SavedTree;
+  /** Where the leaf's rows, codes and residual norms start in the snapshot's bytes. */
+  readonly rowsAt: number;
+  readonly codesAt: number;
+  readonly rnormsAt: number;
+  /**
+   * The CRC32 the three must have (section version 3 on, where the snapshot's own
+   * checksum leaves them out: checked on first use), or null (older sections,
+   * covered by the snapshot's checksum when it was opened).
+   */
+  readonly crc: number | null;
 }
 
 class TreeNode {
@@ -178,24 +184,24 @@ class TreeNode {
   savedBytes(): { rows: Uint8Array; codes: Uint8Array; rnorms: Uint8Array; crc: number | null } | null {
     const s = this.saved;
     if (s === null) return null;
-    const n = this.size;
-    return { rows: s.buf.subarray(s.rowsAt, s.rowsAt + n * 4), codes: s.buf.subarray(s.codesAt, s.codesAt + n * s.words * 4), rnorms: s.buf.subarray(s.rnormsAt, s.rnormsAt + n * 4), crc: s.crc };
+    const n = this.size, buf = s.tree.buf;
+    return { rows: buf.subarray(s.rowsAt, s.rowsAt + n * 4), codes: buf.subarray(s.codesAt, s.codesAt + n * s.tree.words * 4), rnorms: buf.subarray(s.rnormsAt, s.rnormsAt + n * 4), crc: s.crc };
   }
   /** Copy an unloaded leaf's arrays out of the snapshot: rows to a JS array, codes and norms into the WebAssembly heap, and rotate its centroid. */
   private load(): void {
-    const s = this.saved!;
+    const { tree, crc } = this.saved!;
     const n = this.size;
     const b = this.savedBytes()!;
-    if (s.crc !== null && crcOf([b.rows, b.codes, b.rnorms]) !== s.crc) throw errors.corrupt(s.source, "clustered index leaf checksum mismatch");
+    if (crc !== null && crcOf([b.rows, b.codes, b.rnorms]) !== crc) throw errors.corrupt(tree.source, "clustered index leaf checksum mismatch");
     const rows = new Int32Array(n);
     new Uint8Array(rows.buffer).set(b.rows);
     for (let i = 0; i < rows.length; i++) {
-      if (rows[i]! < 0 || rows[i]! >= s.storeRows) throw errors.corrupt(s.source, `a clustered index leaf names row ${rows[i]} of ${s.storeRows}`);
+      if (rows[i]! < 0 || rows[i]! >= tree.storeRows) throw errors.corrupt(tree.source, `a clustered index leaf names row ${rows[i]} of ${tree.storeRows}`);
     }
     this.codeStore.setBytes(b.codes);
     this.rnormStore.setBytes(b.rnorms);
-    const rotated = new Float32Array(s.rotation.padded);
-    s.rotation.apply(this.centroid, 0, rotated);
+    const rotated = new Float32Array(tree.rotation.padded);
+    tree.rotation.apply(this.centroid, 0, rotated);
     this.rotatedStore.set(rotated);
     this.rowArray = rows;
     this.saved = null;
@@ -842,6 +848,14 @@ export class ClusteredTree implements VectorIndex {
       used += dimension;
       return block.subarray(used - dimension, used);
     };
+    // what every leaf shares: one object for the tree, not one per leaf (thousands at open)
+    const tree: SavedTree = { buf: r.buf, words, source: r.source, rotation: index.rotation, storeRows };
+    /** A leaf's rows, codes and residual norms one after another from the reader's position (section versions 3 and 4). */
+    const keepContiguous = (node: TreeNode, crc: number) => {
+      const n = node.size;
+      const at = r.skip(n * 4 * (2 + words));
+      node.keepSaved({ tree, rowsAt: at, codesAt: at + n * 4, rnormsAt: at + n * 4 * (1 + words), crc });
+    };
     // version 4: the leaves' arrays follow the whole tree, in the tree's order
     const laterLeaves: { node: TreeNode; crc: number }[] = [];
     const read = (): TreeNode => {
@@ -853,21 +867,17 @@ export class ClusteredTree implements VectorIndex {
         // rows, codes and residual norms stay in the snapshot's bytes until the leaf is first used
         const n = node.size;
         // offsets into the snapshot's bytes, not views: thousands of leaves, and no object made per array
-        const common = { buf: r.buf, words, source: r.source, rotation: index.rotation, storeRows };
         if (version >= 4) {
           laterLeaves.push({ node, crc: r.u32() });
         } else if (version === 3) {
-          // each leaf's CRC32 and arrays inline
-          const crc = r.u32();
-          const at = r.skip(n * 4 * (2 + words));
-          node.keepSaved({ ...common, rowsAt: at, codesAt: at + n * 4, rnormsAt: at + n * 4 * (1 + words), crc });
+          keepContiguous(node, r.u32()); // each leaf's CRC32 and arrays inline
         } else {
           if (r.u32() !== n) throw new RangeError("leaf arrays have the wrong length");
           const rowsAt = r.skip(n * 4);
           if (r.u32() !== n * words) throw new RangeError("leaf arrays have the wrong length");
           const codesAt = r.skip(n * words * 4);
           if (r.u32() !== n) throw new RangeError("leaf arrays have the wrong length");
-          node.keepSaved({ ...common, rowsAt, codesAt, rnormsAt: r.skip(n * 4), crc: null });
+          node.keepSaved({ tree, rowsAt, codesAt, rnormsAt: r.skip(n * 4), crc: null });
         }
       } else {
         const n = r.u32();
@@ -878,11 +888,7 @@ export class ClusteredTree implements VectorIndex {
     };
     index.root.release();
     index.root = read();
-    for (const { node, crc } of laterLeaves) {
-      const n = node.size;
-      const at = r.skip(n * 4 * (2 + words));
-      node.keepSaved({ buf: r.buf, words, source: r.source, rotation: index.rotation, storeRows, rowsAt: at, codesAt: at + n * 4, rnormsAt: at + n * 4 * (1 + words), crc });
-    }
+    for (const { node, crc } of laterLeaves) keepContiguous(node, crc);
     index.leafCountCache = -1;
     return index;
   }

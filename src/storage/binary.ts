@@ -2,6 +2,8 @@
  * Little-endian binary encoding used by every vqlite file format
  * (WAL records, snapshots, index files).
  */
+import { isUtf8 } from "node:buffer";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -373,13 +375,16 @@ export function crc32(data: Uint8Array, previous?: number): number {
  * JSON.parse of UTF-8 bytes without making their text first (Bun.JSONL reads
  * the bytes in place): a payload read from a mapped row file skips one string
  * allocation as large as the payload. Bun.JSONL is lax where JSON.parse is not
- * (a truncated value is skipped, more than one value accepted), so only a
- * single value that consumed every byte is taken as is; for anything else
- * JSON.parse decides, throwing its SyntaxError. The bytes must be valid UTF-8
- * (Bun.JSONL replaces bad sequences instead of failing).
+ * (a truncated value is skipped, more than one value accepted, bad UTF-8
+ * replaced), so it reads only bytes that are UTF-8, and only a single value
+ * that consumed every byte is taken as is; for anything else the decoder and
+ * JSON.parse decide: a TypeError for bytes that are not UTF-8, a SyntaxError
+ * for text that is not one JSON value.
  */
 export function jsonFromUtf8(bytes: Uint8Array): unknown {
-  const r = Bun.JSONL.parseChunk(bytes);
-  if (r.error === null && r.done && r.read === bytes.length && r.values.length === 1) return r.values[0];
+  if (isUtf8(bytes)) {
+    const r = Bun.JSONL.parseChunk(bytes);
+    if (r.error === null && r.done && r.read === bytes.length && r.values.length === 1) return r.values[0];
+  }
   return JSON.parse(decoder.decode(bytes));
 }

@@ -37,9 +37,8 @@
  * never truncated (a mapping must never shrink) and committed bytes are never
  * rewritten.
  */
-import { errors, io, VqliteError } from "../errors";
+import { errors, io, rethrowIo } from "../errors";
 import { crc32, jsonFromUtf8 } from "./binary";
-import { isUtf8 } from "node:buffer";
 import * as zlib from "node:zlib";
 import { closeQuietly, readAt, readInto, syncDirectory, writeAll } from "./files";
 import { writeHashSlots } from "./hash_slots";
@@ -655,11 +654,15 @@ export class RowFiles {
 
   // ---- reads -------------------------------------------------------------------------------
 
-  /** Offset of a committed row's record (no allocation: this is on every payload read). */
-  private at(row: number): number {
+  /** Offset of a committed row's record as the row index (or a replaced record) gives it, unchecked. */
+  private recordOffset(row: number): number {
     const o = this.state.overrides.size > 0 ? this.state.overrides.get(row) : undefined;
-    const i = row * 4;
-    const offset = o !== undefined ? o.offset : this.ridx[i]! + this.ridx[i + 1]! * 4294967296;
+    return o !== undefined ? o.offset : this.ridx[row * 4]! + this.ridx[row * 4 + 1]! * 4294967296;
+  }
+
+  /** Offset of a committed row's record, checked to lie in the committed heap (no allocation: this is on every payload read). */
+  private at(row: number): number {
+    const offset = this.recordOffset(row);
     if (!(offset >= ROW_FILE_HEADER && offset + (this.zstd ? ID_RECORD_HEADER : 16) <= this.state.heapEnd)) throw this.corrupt(`no record for row ${row}`);
     return offset;
   }
@@ -680,14 +683,11 @@ export class RowFiles {
    * whose entry is out of range are left to the reads that follow to report.
    */
   prefetch(rows: readonly number[], end: number): void {
-    const offsets = this.prefetchOffsets;
-    const ridx = this.ridx, heapEnd = this.state.heapEnd, overrides = this.state.overrides;
+    const offsets = this.prefetchOffsets, heapEnd = this.state.heapEnd;
     let n = 0;
     for (let i = 0; i < rows.length && n < offsets.length; i++) {
-      const row = rows[i]!;
-      if (row >= end) continue;
-      const o = overrides.size > 0 ? overrides.get(row) : undefined;
-      const offset = o !== undefined ? o.offset : ridx[row * 4]! + ridx[row * 4 + 1]! * 4294967296;
+      if (rows[i]! >= end) continue;
+      const offset = this.recordOffset(rows[i]!);
       if (offset >= ROW_FILE_HEADER && offset < heapEnd) offsets[n++] = offset;
     }
     const map = this.heapMap;
@@ -716,8 +716,12 @@ export class RowFiles {
   payloadValueAt(row: number): Record<string, unknown> | null {
     const bytes = this.payloadBytes(row);
     if (bytes === null) return null;
-    if (!isUtf8(bytes)) throw this.corrupt(`the payload of row ${row} is not valid UTF-8`);
-    return jsonFromUtf8(bytes) as Record<string, unknown> | null;
+    try {
+      return jsonFromUtf8(bytes) as Record<string, unknown> | null;
+    } catch (e) {
+      if (e instanceof TypeError) throw this.notUtf8(row, "payload"); // the decoder's (a SyntaxError goes on: not JSON)
+      throw e;
+    }
   }
 
   /** The UTF-8 bytes of a committed row's payload (a view, in the mapping or a decompressed block); null for none. */
@@ -741,8 +745,12 @@ export class RowFiles {
     try {
       return decoder.decode(bytes);
     } catch {
-      throw this.corrupt(`the ${what} of row ${row} is not valid UTF-8`);
+      throw this.notUtf8(row, what);
     }
+  }
+
+  private notUtf8(row: number, what: string): Error {
+    return this.corrupt(`the ${what} of row ${row} is not valid UTF-8`);
   }
 
   sparseAt(row: number): { indices: Uint32Array; values: Float32Array } | null {
@@ -919,14 +927,13 @@ export class RowFiles {
     if (r === null) return this.slots[s]!;
     const first = s & ~15;
     if (r.first !== first) {
-      // io() inlined: the file's name is made only for an error
+      // not io(): the file's name is made only for an error
       const file = () => path.join(this.dir, this.state.hidxFile);
       try {
         if (r.fd < 0) r.fd = vfs.open(file(), "r");
         if (readInto(r.fd, r.bytes, ROW_FILE_HEADER + first * 4) !== r.bytes.length) throw errors.corrupt(file(), "hash table shorter than its capacity");
       } catch (e) {
-        if (e instanceof VqliteError) throw e;
-        throw errors.io(`reading ${file()}`, e);
+        rethrowIo(e, `reading ${file()}`);
       }
       r.first = first;
     }

@@ -24,9 +24,9 @@
  * mapped; an empty file cannot be mapped, so the header page always exists;
  * the mapping always starts at offset 0 and rows start on a page boundary.
  */
-import { errors, io, VqliteError } from "../errors";
+import { errors, io, rethrowIo } from "../errors";
 import { crc32 } from "./binary";
-import { closeQuietly, readAt, writeAll } from "./files";
+import { closeQuietly, readAt, readInto, writeAll } from "./files";
 import { vfs } from "./fs";
 import type { VectorStore } from "./vector_store";
 
@@ -159,8 +159,7 @@ export class VectorFile {
       return new VectorFile(path, fd, header.dimension, header.capacity, header.count);
     } catch (e) {
       closeQuietly(fd);
-      if (e instanceof VqliteError) throw e;
-      throw errors.io(`opening vector file ${path}`, e);
+      rethrowIo(e, `opening vector file ${path}`);
     }
   }
 
@@ -228,18 +227,14 @@ export class VectorFile {
   readRowInto(row: number, out: Float32Array): void {
     const bytes = new Uint8Array(out.buffer, out.byteOffset, this.rowBytes);
     const pos = HEADER_BYTES + row * this.rowBytes;
-    // io() inlined: a bulk load reads millions of rows this way, and its label and closure were per call
+    // not io(): a bulk load reads millions of rows this way, and its label and closure were per call
+    let got: number;
     try {
-      let off = 0;
-      while (off < bytes.length) {
-        const n = vfs.read(this.fd, bytes, off, bytes.length - off, pos + off);
-        if (n === 0) throw errors.corrupt(this.path, "file ends inside a row");
-        off += n;
-      }
+      got = readInto(this.fd, bytes, pos);
     } catch (e) {
-      if (e instanceof VqliteError) throw e;
-      throw errors.io(`reading vector file ${this.path}`, e);
+      rethrowIo(e, `reading vector file ${this.path}`);
     }
+    if (got !== bytes.length) throw errors.corrupt(this.path, "file ends inside a row");
   }
 
   /** fsync the rows, then record `count` as durable in the header and fsync again. */
